@@ -1,0 +1,39 @@
+#pragma once
+#include <opendht/crypto.h>
+#include <opendht/infohash.h>
+#include <opendht/value.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace p2psip::overlay {
+
+// The slice of a secure DHT the overlay logic needs. The phone implements it over
+// dht::DhtRunner (RunnerDht); the simulator over a bare dht::Dht in virtual time.
+// Contract: every callback runs on the owner's single thread (the implementation
+// marshals OpenDHT's thread callbacks), so overlay logic needs no locks.
+class DhtAccess {
+  public:
+    using Values = std::vector<std::shared_ptr<dht::Value>>;
+    using TimerId = std::uint64_t;
+
+    virtual ~DhtAccess() = default;
+
+    // Signs `value` with this node's key and stores it under `key`.
+    virtual void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+                            std::function<void(bool ok)> done) = 0;
+    // Values whose signature failed are already dropped by SecureDht.
+    virtual void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
+                     std::function<void(bool ok)> done) = 0;
+    virtual const dht::crypto::Identity& identity() const = 0;
+
+    // Wall clock used for record expiry (virtual in the simulator).
+    virtual std::chrono::system_clock::time_point now() const = 0;
+    virtual TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+    virtual void cancel(TimerId id) = 0;
+};
+
+}  // namespace p2psip::overlay

@@ -1,0 +1,29 @@
+#pragma once
+#include <opendht/crypto.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace p2psip::overlay {
+
+// A node's long-term identity: an RSA-3072 key and a self-signed certificate made by
+// OpenDHT's crypto (GnuTLS). RSA rather than EC because OpenDHT can only encrypt to RSA
+// keys (putEncrypted), which DHT-carried signalling needs; 3072 bits gives 128-bit
+// security and takes ~0.2 s to generate once. See docs/protocol.md.
+struct Identity {
+    dht::crypto::Identity dht;  // key + certificate, as OpenDHT wants them
+    bool created = false;       // true when this call generated it
+};
+
+inline constexpr unsigned identity_key_bits = 3072;
+
+// Loads <dir>/identity.key and <dir>/identity.crt, or creates them (mode 0600, the
+// directory 0700) when neither exists. A half-present or unreadable pair is an error,
+// never silently replaced: the key is what holds the user's names.
+std::error_code load_or_create_identity(const std::filesystem::path& dir, const std::string& name,
+                                        Identity& out);
+
+// A stable per-installation instance id (16 random bytes in <dir>/instance-id).
+std::error_code load_or_create_instance_id(const std::filesystem::path& dir, std::string& out);
+
+}  // namespace p2psip::overlay

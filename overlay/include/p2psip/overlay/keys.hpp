@@ -1,0 +1,18 @@
+#pragma once
+#include <opendht/infohash.h>
+#include <opendht/value.h>
+
+#include <string_view>
+
+namespace p2psip::overlay {
+
+// Key derivation, docs/protocol.md §2. The AOR must already be canonical
+// ("sip:user@host", host lower-case, user unescaped, no port/params).
+dht::InfoHash aor_key(std::string_view canonical_aor);
+dht::Value::Id claim_value_id(std::string_view canonical_aor);
+dht::Value::Id binding_value_id(std::string_view canonical_aor, std::string_view instance_id);
+
+// OpenDHT user_type carried by every p2psip value, so other data under a key is ignored.
+inline constexpr std::string_view record_user_type = "p2psip/1";
+
+}  // namespace p2psip::overlay

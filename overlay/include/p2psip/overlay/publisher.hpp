@@ -1,0 +1,51 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "p2psip/overlay/dht_access.hpp"
+
+namespace p2psip::overlay {
+
+struct PublishConfig {
+    std::string aor;                    // canonical
+    std::vector<std::string> contacts;  // SIP URIs of this instance
+    std::string instance_id;            // 16 bytes, see load_or_create_instance_id
+    std::chrono::seconds ttl{600};      // record lifetime; refreshed at ttl/2
+};
+
+// Holds an AOR in the DHT while it lives: checks the name is not held by another key,
+// puts the claim and this instance's binding, and refreshes both before they expire.
+class BindingPublisher : public std::enable_shared_from_this<BindingPublisher> {
+  public:
+    static std::shared_ptr<BindingPublisher> create(DhtAccess& dht, PublishConfig config);
+    ~BindingPublisher();
+
+    // `done` gets {} once claim and binding are stored, errc::name_taken if another key
+    // holds the AOR, errc::dht_failure if no node accepted the put.
+    void start(std::function<void(std::error_code)> done);
+    void set_contacts(std::vector<std::string> contacts);  // republishes now
+    // Replaces the binding by a withdrawn one (no contacts, already expired) and stops
+    // refreshing; the claim is left to expire so a restart keeps the name.
+    void withdraw(std::function<void()> done);
+    std::uint64_t seq() const { return seq_; }
+    std::size_t refreshes() const { return refreshes_; }
+
+  private:
+    BindingPublisher(DhtAccess& dht, PublishConfig config);
+    void publish(std::function<void(std::error_code)> done);
+    void schedule_refresh();
+
+    DhtAccess& dht_;
+    PublishConfig config_;
+    std::uint64_t seq_ = 0;
+    std::uint64_t claim_created_ = 0;
+    std::size_t refreshes_ = 0;
+    DhtAccess::TimerId refresh_timer_ = 0;
+    bool stopped_ = false;
+};
+
+}  // namespace p2psip::overlay

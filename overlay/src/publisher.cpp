@@ -1,0 +1,131 @@
+#include "p2psip/overlay/publisher.hpp"
+
+#include "p2psip/overlay/error.hpp"
+#include "p2psip/overlay/keys.hpp"
+#include "p2psip/overlay/record.hpp"
+
+namespace p2psip::overlay {
+
+namespace {
+constexpr std::chrono::seconds retry_delay{5};
+}
+
+std::shared_ptr<BindingPublisher> BindingPublisher::create(DhtAccess& dht, PublishConfig config) {
+    return std::shared_ptr<BindingPublisher>(new BindingPublisher(dht, std::move(config)));
+}
+
+BindingPublisher::BindingPublisher(DhtAccess& dht, PublishConfig config)
+    : dht_(dht), config_(std::move(config)) {}
+
+BindingPublisher::~BindingPublisher() {
+    if (refresh_timer_) dht_.cancel(refresh_timer_);
+}
+
+void BindingPublisher::start(std::function<void(std::error_code)> done) {
+    // Look first: a name held by another key is refused here rather than pushed into
+    // storage nodes that would reject it anyway (docs/protocol.md §3).
+    struct Seen {
+        bool foreign = false;
+        std::uint64_t own_created = 0;
+    };
+    auto seen = std::make_shared<Seen>();
+    const auto me = dht_.identity().second->getId();
+    const auto now = unix_seconds(dht_.now());
+    std::weak_ptr<BindingPublisher> weak = shared_from_this();
+    dht_.get(
+        aor_key(config_.aor),
+        [seen, me, now, aor = config_.aor](const DhtAccess::Values& values) {
+            for (const auto& v : values) {
+                DecodedRecord rec;
+                if (decode_record(*v, aor, rec) || rec.kind != DecodedRecord::Kind::claim) continue;
+                if (rec.claim.expires <= now) continue;
+                if (rec.claim.owner == me)
+                    seen->own_created = rec.claim.created;
+                else
+                    seen->foreign = true;
+            }
+            return true;
+        },
+        [weak, seen, done = std::move(done)](bool) {
+            auto self = weak.lock();
+            if (!self) return;
+            if (seen->foreign && seen->own_created == 0) {
+                if (done) done(make_error_code(errc::name_taken));
+                return;
+            }
+            self->claim_created_ =
+                seen->own_created ? seen->own_created : unix_seconds(self->dht_.now());
+            self->publish(done);
+        });
+}
+
+void BindingPublisher::set_contacts(std::vector<std::string> contacts) {
+    config_.contacts = std::move(contacts);
+    if (!stopped_ && claim_created_ != 0) publish({});
+}
+
+void BindingPublisher::publish(std::function<void(std::error_code)> done) {
+    if (refresh_timer_) {
+        dht_.cancel(refresh_timer_);
+        refresh_timer_ = 0;
+    }
+    const auto me = dht_.identity().second->getId();
+    const auto expires = unix_seconds(dht_.now()) + static_cast<std::uint64_t>(config_.ttl.count());
+    Claim claim{config_.aor, me, claim_created_, expires};
+    Binding binding{config_.aor, config_.contacts, config_.instance_id, me, expires, ++seq_};
+
+    // Both puts must land; the second completion reports.
+    struct Pending {
+        int left = 2;
+        bool ok = true;
+    };
+    auto pending = std::make_shared<Pending>();
+    std::weak_ptr<BindingPublisher> weak = shared_from_this();
+    auto on_put = [weak, pending, done](bool ok) {
+        pending->ok = pending->ok && ok;
+        if (--pending->left > 0) return;
+        auto self = weak.lock();
+        if (!self || self->stopped_) return;
+        if (pending->ok) {
+            ++self->refreshes_;
+            self->schedule_refresh();
+        } else {
+            // Not joined yet, or every storage node refused: try again soon.
+            self->refresh_timer_ = self->dht_.call_after(retry_delay, [weak] {
+                if (auto s = weak.lock()) s->publish({});
+            });
+        }
+        if (done) done(pending->ok ? std::error_code{} : make_error_code(errc::dht_failure));
+    };
+    const auto key = aor_key(config_.aor);
+    dht_.put_signed(key, make_claim_value(claim), on_put);
+    dht_.put_signed(key, make_binding_value(binding), on_put);
+}
+
+void BindingPublisher::schedule_refresh() {
+    std::weak_ptr<BindingPublisher> weak = shared_from_this();
+    // Refresh at half the lifetime so one lost refresh still leaves the record alive.
+    refresh_timer_ = dht_.call_after(
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.ttl) / 2, [weak] {
+            if (auto self = weak.lock()) {
+                self->refresh_timer_ = 0;
+                self->publish({});
+            }
+        });
+}
+
+void BindingPublisher::withdraw(std::function<void()> done) {
+    stopped_ = true;
+    if (refresh_timer_) {
+        dht_.cancel(refresh_timer_);
+        refresh_timer_ = 0;
+    }
+    const auto me = dht_.identity().second->getId();
+    Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), ++seq_};
+    dht_.put_signed(aor_key(config_.aor), make_binding_value(binding),
+                    [done = std::move(done)](bool) {
+                        if (done) done();
+                    });
+}
+
+}  // namespace p2psip::overlay

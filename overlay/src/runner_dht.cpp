@@ -1,0 +1,145 @@
+#include "p2psip/overlay/runner_dht.hpp"
+
+#include "p2psip/overlay/error.hpp"
+
+namespace p2psip::overlay {
+
+std::error_code parse_host_port(std::string_view s, std::string& host, std::string& port) {
+    std::string_view h, p;
+    if (!s.empty() && s.front() == '[') {
+        const auto close = s.find(']');
+        if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+            return make_error_code(errc::bad_address);
+        h = s.substr(1, close - 1);
+        p = s.substr(close + 2);
+    } else {
+        const auto colon = s.rfind(':');
+        if (colon == std::string_view::npos) return make_error_code(errc::bad_address);
+        h = s.substr(0, colon);
+        p = s.substr(colon + 1);
+    }
+    if (h.empty() || p.empty() || p.size() > 5) return make_error_code(errc::bad_address);
+    unsigned value = 0;
+    for (char c : p) {
+        if (c < '0' || c > '9') return make_error_code(errc::bad_address);
+        value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value == 0 || value > 65535) return make_error_code(errc::bad_address);
+    host = h;
+    port = p;
+    return {};
+}
+
+RunnerDht::RunnerDht(asio::io_context& io, Identity identity)
+    : io_(io), identity_(std::move(identity)) {}
+
+RunnerDht::~RunnerDht() {
+    stop();
+}
+
+std::error_code RunnerDht::start(const RunnerConfig& config) {
+    std::vector<std::pair<std::string, std::string>> bootstrap;
+    for (const auto& entry : config.bootstrap) {
+        std::string host, port;
+        if (auto ec = parse_host_port(entry, host, port)) return ec;
+        bootstrap.emplace_back(std::move(host), std::move(port));
+    }
+    dht::DhtRunner::Config cfg;
+    cfg.dht_config.node_config.network = static_cast<dht::NetId>(config.network_id);
+    cfg.dht_config.id = identity_.dht;
+    cfg.threaded = true;
+    try {
+        auto addrs = dht::SockAddr::resolve(config.bind_address, std::to_string(config.port));
+        for (auto& a : addrs)
+            if (a.getFamily() == AF_INET) cfg.bind4 = a;
+        if (!cfg.bind4) return make_error_code(errc::bad_address);
+        // No IPv6 socket: test overlays live on 127.0.0.1 and the public net is IPv4 too.
+        cfg.bind6 = {};
+        runner_.run(cfg, {});
+        running_ = true;
+        for (const auto& [host, port] : bootstrap) runner_.bootstrap(host, port);
+    } catch (const std::exception&) {
+        return make_error_code(errc::dht_failure);
+    }
+    return {};
+}
+
+void RunnerDht::stop() {
+    if (!running_) return;
+    running_ = false;
+    *alive_ = false;
+    for (auto& [id, timer] : timers_) timer->cancel();
+    timers_.clear();
+    runner_.join();
+}
+
+std::uint16_t RunnerDht::bound_port() const {
+    return running_ ? runner_.getBoundPort(AF_INET) : 0;
+}
+
+dht::InfoHash RunnerDht::node_id() const {
+    return runner_.getNodeId();
+}
+
+std::size_t RunnerDht::good_nodes() const {
+    return running_ ? runner_.getNodesStats(AF_INET).good_nodes : 0;
+}
+
+void RunnerDht::put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+                           std::function<void(bool)> done) {
+    auto alive = alive_;
+    runner_.putSigned(key, std::move(value), [this, alive, done = std::move(done)](bool ok) {
+        // OpenDHT's thread: only post, and only while we exist.
+        if (!done || !*alive) return;
+        asio::post(io_, [alive, done, ok] {
+            if (*alive) done(ok);
+        });
+    });
+}
+
+void RunnerDht::get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
+                    std::function<void(bool)> done) {
+    auto alive = alive_;
+    auto wanted = std::make_shared<bool>(true);
+    runner_.get(
+        key,
+        [this, alive, wanted, on_values = std::move(on_values)](const Values& values) {
+            if (!*alive) return false;
+            asio::post(io_, [alive, wanted, on_values, values] {
+                if (*alive && *wanted && !on_values(values)) *wanted = false;
+            });
+            return true;
+        },
+        [this, alive, done = std::move(done)](bool ok) {
+            if (!done || !*alive) return;
+            asio::post(io_, [alive, done, ok] {
+                if (*alive) done(ok);
+            });
+        });
+}
+
+std::chrono::system_clock::time_point RunnerDht::now() const {
+    return std::chrono::system_clock::now();
+}
+
+DhtAccess::TimerId RunnerDht::call_after(std::chrono::milliseconds delay,
+                                         std::function<void()> fn) {
+    const TimerId id = next_timer_++;
+    auto timer = std::make_unique<asio::steady_timer>(io_, delay);
+    timer->async_wait([this, id, fn = std::move(fn)](const boost::system::error_code& ec) {
+        if (ec) return;
+        timers_.erase(id);
+        fn();
+    });
+    timers_.emplace(id, std::move(timer));
+    return id;
+}
+
+void RunnerDht::cancel(TimerId id) {
+    if (auto it = timers_.find(id); it != timers_.end()) {
+        it->second->cancel();
+        timers_.erase(it);
+    }
+}
+
+}  // namespace p2psip::overlay

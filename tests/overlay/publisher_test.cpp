@@ -1,0 +1,96 @@
+#include "p2psip/overlay/publisher.hpp"
+
+#include <gtest/gtest.h>
+
+#include "p2psip/overlay/error.hpp"
+#include "p2psip/overlay/lookup.hpp"
+#include "test_overlay.hpp"
+
+using namespace p2psip::overlay;
+using namespace std::chrono_literals;
+
+namespace {
+PublishConfig config_for(const std::string& aor, const std::string& contact,
+                         std::chrono::seconds ttl = 600s) {
+    return PublishConfig{aor, {contact}, std::string(16, 'a'), ttl};
+}
+
+std::optional<std::pair<std::error_code, LookupResult>> find(test::Overlay& o, RunnerDht& from,
+                                                             const std::string& aor) {
+    std::optional<std::pair<std::error_code, LookupResult>> out;
+    lookup(from, aor, {},
+           [&](std::error_code ec, LookupResult r) { out.emplace(ec, std::move(r)); });
+    test::run_until(o.io, [&] { return out.has_value(); });
+    return out;
+}
+}  // namespace
+
+TEST(Publisher, PublishedBindingIsFoundElsewhere) {
+    test::Overlay o(4);
+    auto pub = BindingPublisher::create(
+        *o.nodes[1], config_for("sip:alice@example.org", "sip:alice@127.0.0.1:5070"));
+    std::optional<std::error_code> started;
+    pub->start([&](std::error_code ec) { started = ec; });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started.has_value(); }));
+    ASSERT_FALSE(*started) << started->message();
+
+    auto r = find(o, *o.nodes[3], "sip:alice@example.org");
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(r->first) << r->first.message();
+    EXPECT_EQ(r->second.owner, o.nodes[1]->identity().second->getId());
+    ASSERT_EQ(r->second.bindings.size(), 1u);
+    EXPECT_EQ(r->second.bindings[0].contacts[0], "sip:alice@127.0.0.1:5070");
+}
+
+TEST(Publisher, RefreshesBeforeExpiry) {
+    test::Overlay o(3);
+    auto pub = BindingPublisher::create(
+        *o.nodes[1], config_for("sip:refresh@example.org", "sip:r@127.0.0.1:1", 2s));
+    bool started = false;
+    pub->start([&](std::error_code ec) {
+        EXPECT_FALSE(ec);
+        started = true;
+    });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    // ttl 2 s: refreshed every second; after ~3.5 s the record is still live and newer.
+    test::run_until(
+        o.io, [] { return false; }, 3500ms);
+    EXPECT_GE(pub->refreshes(), 3u);
+    auto r = find(o, *o.nodes[2], "sip:refresh@example.org");
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(r->first) << r->first.message();
+    EXPECT_GE(r->second.bindings.at(0).seq, 3u);
+}
+
+TEST(Publisher, SecondKeyCannotTakeAHeldName) {
+    test::Overlay o(3);
+    auto alice = BindingPublisher::create(*o.nodes[1],
+                                          config_for("sip:held@example.org", "sip:a@127.0.0.1:1"));
+    bool started = false;
+    alice->start([&](std::error_code ec) {
+        EXPECT_FALSE(ec);
+        started = true;
+    });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+
+    auto mallory = BindingPublisher::create(
+        *o.nodes[2], config_for("sip:held@example.org", "sip:m@127.0.0.1:2"));
+    std::optional<std::error_code> result;
+    mallory->start([&](std::error_code ec) { result = ec; });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return result.has_value(); }));
+    EXPECT_EQ(*result, make_error_code(errc::name_taken));
+}
+
+TEST(Publisher, WithdrawRemovesTheInstance) {
+    test::Overlay o(3);
+    auto pub = BindingPublisher::create(*o.nodes[1],
+                                        config_for("sip:gone@example.org", "sip:g@127.0.0.1:1"));
+    bool started = false, withdrawn = false;
+    pub->start([&](std::error_code) { started = true; });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    pub->withdraw([&] { withdrawn = true; });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return withdrawn; }));
+    auto r = find(o, *o.nodes[2], "sip:gone@example.org");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->first, make_error_code(errc::not_found));
+}
