@@ -24,6 +24,9 @@ endif()
 add_library(p2psip_asio INTERFACE)
 target_link_libraries(p2psip_asio INTERFACE Boost::headers Threads::Threads)
 target_compile_definitions(p2psip_asio INTERFACE BOOST_ASIO_NO_DEPRECATED)
+# Boost 1.74's Asio uses std::exchange without including <utility> (breaks in C++20 with
+# GCC 12); force it first so include order and clang-format cannot break the build.
+target_compile_options(p2psip_asio INTERFACE -include utility)
 
 # Helper: one gtest executable per test file, each test registered with ctest.
 function(p2psip_add_gtest name)
