@@ -1,0 +1,381 @@
+#include "call.hpp"
+
+#include <fmt/format.h>
+
+#include "p2psip/overlay/error.hpp"
+#include "p2psip/sip/uri.hpp"
+
+namespace p2psip::node {
+
+namespace {
+
+std::string host_of_bind(const std::string& bind) {
+    return bind == "0.0.0.0" ? "" : bind;
+}
+
+bool is_ip_literal(const std::string& host) {
+    boost::system::error_code ec;
+    asio::ip::make_address(
+        host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host, ec);
+    return !ec;
+}
+
+}  // namespace
+
+Call::Call(CallEnv& env, EndedFn ended)
+    : env_(env), ended_fn_(std::move(ended)), ice_timer_(env.io), duration_timer_(env.io) {
+    report_.local_aor = env.local_aor;
+}
+
+Call::~Call() {
+    if (media_) media_->stop();
+    if (ice_) ice_->close();
+}
+
+double Call::since_dial() const {
+    return std::chrono::duration<double, std::milli>(Clock::now() - dial_at_).count();
+}
+
+std::shared_ptr<Call> Call::dial(CallEnv& env, const std::string& target, EndedFn ended) {
+    auto call = std::shared_ptr<Call>(new Call(env, std::move(ended)));
+    call->start_dial(target);
+    return call;
+}
+
+std::shared_ptr<Call> Call::incoming(CallEnv& env, std::shared_ptr<sip::Session> session,
+                                     EndedFn ended) {
+    auto call = std::shared_ptr<Call>(new Call(env, std::move(ended)));
+    call->start_incoming(std::move(session));
+    return call;
+}
+
+// ---- outgoing ---------------------------------------------------------------------------
+
+void Call::start_dial(const std::string& target) {
+    report_.direction = "outgoing";
+    dial_at_ = Clock::now();
+    std::string text = target;
+    if (text.rfind("sip:", 0) != 0 && text.rfind("sips:", 0) != 0) text = "sip:" + text;
+    sip::Uri uri;
+    if (sip::parse_uri(text, uri) || uri.host.empty()) {
+        report_.peer_aor = target;
+        // Not posted: the caller gets the report through ended_fn_ after dial() returns.
+        asio::post(env_.io, [self = shared_from_this(), target] {
+            self->end(400, fmt::format("'{}' is not a SIP address", target));
+        });
+        return;
+    }
+    report_.peer_aor = sip::canonical_aor(uri);
+
+    if (is_ip_literal(uri.host)) {
+        // A direct URI (sip:bob@127.0.0.1:5070) needs no DHT.
+        env_.log->info("dialing {} directly", uri.to_string());
+        asio::post(env_.io, [self = shared_from_this(), uri] { self->place_invite(uri); });
+        return;
+    }
+    env_.log->info("dialing {}: looking up its binding in the DHT", report_.peer_aor);
+    overlay::LookupOptions opts;
+    opts.timeout = std::chrono::milliseconds(env_.options.lookup_timeout_ms);
+    overlay::lookup(env_.dht, report_.peer_aor, opts,
+                    [weak = weak()](std::error_code ec, overlay::LookupResult result) {
+                        if (auto self = weak.lock()) self->on_lookup(ec, result);
+                    });
+}
+
+void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
+    if (ended_) return;
+    report_.lookup_ms = since_dial();
+    if (ec) {
+        const bool not_found = ec == overlay::errc::not_found;
+        const int status = not_found ? 404 : 480;
+        const std::string phrase = not_found ? "Not Found" : "Temporarily Unavailable";
+        env_.log->warn("lookup of {} failed after {:.0f} ms: {}", report_.peer_aor,
+                       *report_.lookup_ms, ec.message());
+        end(status, fmt::format("{} {}: {} ({} ignored records)", status, phrase, ec.message(),
+                                result.ignored));
+        return;
+    }
+    const auto& binding = result.bindings.front();
+    env_.log->info("found {} in {:.0f} ms: held by key {}, contact {} ({} instance(s), {} ignored)",
+                   report_.peer_aor, *report_.lookup_ms, result.owner.toString(),
+                   binding.contacts.front(), result.bindings.size(), result.ignored);
+    sip::Uri contact;
+    if (sip::parse_uri(binding.contacts.front(), contact)) {
+        end(480, "480 Temporarily Unavailable: the binding's contact is not a SIP URI");
+        return;
+    }
+    place_invite(contact);
+}
+
+bool Call::make_ice(bool controlling, std::function<void()> gathered) {
+    nat::IceConfig cfg;
+    cfg.controlling = controlling;
+    if (auto host = host_of_bind(env_.options.bind_address); !host.empty())
+        cfg.local_addresses = {host};
+    std::error_code ec;
+    ice_ = nat::IceAgent::create(env_.io, cfg, ec);
+    if (ec || !ice_) {
+        end(500, fmt::format("500 ICE agent could not start: {}", ec.message()));
+        return false;
+    }
+    ice_->on_state([weak = weak()](nat::IceState s) {
+        if (auto self = weak.lock()) self->on_ice_state(s);
+    });
+    ice_->gather([weak = weak(), gathered = std::move(gathered)](std::error_code gec) {
+        auto self = weak.lock();
+        if (!self || self->ended_) return;
+        if (gec) {
+            self->end(500, fmt::format("500 ICE gathering failed: {}", gec.message()));
+            return;
+        }
+        self->local_.ice = self->ice_->local_credentials();
+        self->local_.candidates = self->ice_->local_candidates();
+        self->env_.log->debug("ICE gathered {} candidate(s)", self->local_.candidates.size());
+        gathered();
+    });
+    return true;
+}
+
+void Call::place_invite(const sip::Uri& contact) {
+    if (ended_) return;
+    report_.peer_contact = contact.to_string();
+    local_.codecs = codec_table(env_.options.codecs);
+    if (env_.options.srtp) {
+        local_.key = media::generate_key();
+        if (!local_.key) {
+            end(500, "500 no SRTP key could be generated");
+            return;
+        }
+    }
+    make_ice(true, [this, contact] {
+        auto offer = build_offer(local_);
+        env_.log->info("sending INVITE to {}", contact.to_string());
+        session_ = env_.ua.invite(contact, report_.peer_aor, offer, {});
+        if (!session_) {
+            end(500, "500 INVITE could not be sent");
+            return;
+        }
+        report_.call_id = session_->call_id();
+        set_session_handlers();
+    });
+}
+
+void Call::set_session_handlers() {
+    sip::SessionHandlers h;
+    h.on_progress = [weak = weak()](int status, std::string_view reason) {
+        auto self = weak.lock();
+        if (!self || self->ended_) return;
+        if ((status == 180 || status == 183) && !self->report_.ringing_ms) {
+            self->report_.ringing_ms = self->since_dial();
+            self->env_.log->info("{} {} after {:.0f} ms", status, reason,
+                                 *self->report_.ringing_ms);
+        }
+    };
+    h.on_established = [weak = weak()](std::string_view sdp) {
+        auto self = weak.lock();
+        if (!self || self->ended_) return;
+        if (!self->incoming_)
+            self->on_answer_sdp(sdp);
+        else
+            self->env_.log->info("ACK received: call established");
+    };
+    h.on_closed = [weak = weak()](int status, std::string reason) {
+        auto self = weak.lock();
+        if (!self || self->ended_) return;
+        self->session_.reset();  // the dialog is over; nothing more to send on it
+        self->end(status, fmt::format("{} {}", status, reason));
+    };
+    session_->set_handlers(std::move(h));
+}
+
+void Call::on_answer_sdp(std::string_view sdp) {
+    answered_ = true;
+    report_.answered = true;
+    report_.status = 200;
+    report_.answer_ms = since_dial();
+    env_.log->info("answered after {:.0f} ms", *report_.answer_ms);
+    std::string why;
+    if (!read_answer(std::string(sdp), local_, remote_, why)) {
+        hangup("unusable answer: " + why);
+        return;
+    }
+    if (auto ec = ice_->set_remote(remote_.ice, remote_.candidates)) {
+        hangup("ICE could not use the answer's candidates: " + ec.message());
+        return;
+    }
+    ice_remote_set_ = true;
+    ice_timer_.expires_after(std::chrono::milliseconds(env_.options.ice_timeout_ms));
+    ice_timer_.async_wait([weak = weak()](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!ec && self && !self->media_at_ && !self->ended_)
+            self->hangup("ICE found no working path in time");
+    });
+}
+
+// ---- incoming ---------------------------------------------------------------------------
+
+void Call::start_incoming(std::shared_ptr<sip::Session> session) {
+    incoming_ = true;
+    report_.direction = "incoming";
+    session_ = std::move(session);
+    report_.peer_aor = session_->from_aor();
+    report_.call_id = session_->call_id();
+    set_session_handlers();
+    offer_ = session_->remote_sdp();
+    env_.log->info("incoming call from {} ({})", report_.peer_aor, report_.call_id);
+
+    local_.codecs = codec_table(env_.options.codecs);
+    if (!make_ice(false, [this] {
+            session_->ringing();
+            report_.ringing_ms = since_dial();
+            env_.log->info("ringing{}",
+                           env_.options.auto_answer ? "" : ": type 'answer' to pick up");
+            if (env_.options.auto_answer) answer();
+        }))
+        return;
+}
+
+void Call::answer() {
+    if (!incoming_ || answered_ || ended_ || !session_) return;
+    if (local_.candidates.empty()) return;  // still gathering: answered when ready
+    std::string answer_sdp, why;
+    int status = 488;
+    if (!build_answer(offer_, local_, !env_.options.srtp, remote_, answer_sdp, status, why)) {
+        env_.log->warn("cannot answer: {} {}", status, why);
+        session_->reject(status, why);
+        end(status, fmt::format("{} {}", status, why));
+        return;
+    }
+    answered_ = true;
+    report_.answered = true;
+    report_.status = 200;
+    session_->accept(answer_sdp);
+    report_.answer_ms = since_dial();
+    env_.log->info("answered");
+    if (auto ec = ice_->set_remote(remote_.ice, remote_.candidates)) {
+        hangup("ICE could not use the offer's candidates: " + ec.message());
+        return;
+    }
+    ice_remote_set_ = true;
+    ice_timer_.expires_after(std::chrono::milliseconds(env_.options.ice_timeout_ms));
+    ice_timer_.async_wait([weak = weak()](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!ec && self && !self->media_at_ && !self->ended_)
+            self->hangup("ICE found no working path in time");
+    });
+}
+
+// ---- media ------------------------------------------------------------------------------
+
+void Call::on_ice_state(nat::IceState state) {
+    if (ended_) return;
+    env_.log->debug("ICE state {}", nat::to_string(state));
+    if (state == nat::IceState::connected && !media_ && ice_remote_set_) {
+        start_media();
+    } else if (state == nat::IceState::failed && ice_remote_set_) {
+        hangup("ICE failed: no candidate pair works");
+    }
+}
+
+void Call::start_media() {
+    media_at_ = Clock::now();
+    report_.ice_ms = since_dial();
+    report_.ice_pair = ice_->selected_pair();
+    ice_timer_.cancel();
+    env_.log->info("ICE connected after {:.0f} ms: {}", *report_.ice_ms, report_.ice_pair);
+
+    media::MediaConfig cfg;
+    cfg.codec_name = remote_.codec.name;
+    cfg.payload_type = remote_.codec.pt;
+    cfg.clock_rate = static_cast<uint32_t>(remote_.codec.clock);
+    cfg.tx_key = local_.key;
+    cfg.rx_key = remote_.key;
+    std::error_code ec;
+    const auto& o = env_.options;
+    std::string source_spec = !o.play.empty()     ? "wav:" + o.play
+                              : env_.audio_device ? "default"
+                                                  : "null";
+    std::string sink_spec = !o.record.empty()   ? "wav:" + o.record
+                            : env_.audio_device ? "default"
+                                                : "null";
+    cfg.source = media::open_source(source_spec, ec);
+    if (ec || !cfg.source) {
+        hangup(fmt::format("cannot open audio source '{}': {}", source_spec, ec.message()));
+        return;
+    }
+    cfg.sink = media::open_sink(sink_spec, ec);
+    if (ec || !cfg.sink) {
+        hangup(fmt::format("cannot open audio sink '{}': {}", sink_spec, ec.message()));
+        return;
+    }
+    report_.codec =
+        fmt::format("{}/{}{} (pt {})", remote_.codec.name, remote_.codec.clock,
+                    remote_.codec.channels > 1 ? fmt::format("/{}", remote_.codec.channels) : "",
+                    remote_.codec.pt);
+    report_.srtp = local_.key.has_value();
+    report_.srtp_suite = local_.key ? local_.key->suite : "";
+
+    std::weak_ptr<nat::IceAgent> ice = ice_;
+    media_ = std::make_unique<media::MediaSession>(env_.io, std::move(cfg),
+                                                   [ice](std::span<const uint8_t> packet) {
+                                                       if (auto agent = ice.lock())
+                                                           agent->send(packet);
+                                                   });
+    ice_->on_receive([weak = weak()](std::span<const uint8_t> packet) {
+        auto self = weak.lock();
+        if (self && self->media_) self->media_->on_packet(packet);
+    });
+    if (auto mec = media_->start()) {
+        hangup("media could not start: " + mec.message());
+        return;
+    }
+    env_.log->info("media flowing: {}, SRTP {}", report_.codec, report_.srtp ? "on" : "off");
+    if (o.duration > 0) {
+        duration_timer_.expires_after(
+            std::chrono::milliseconds(static_cast<long>(o.duration * 1000)));
+        duration_timer_.async_wait([weak = weak()](const boost::system::error_code& ec) {
+            if (auto self = weak.lock(); self && !ec) self->hangup("duration reached");
+        });
+    }
+}
+
+// ---- the end ----------------------------------------------------------------------------
+
+void Call::hangup(const std::string& why) {
+    if (ended_) return;
+    env_.log->info("hanging up: {}", why);
+    if (session_) {
+        if (incoming_ && !answered_)
+            session_->reject(486, "Busy Here");
+        else
+            session_->hangup();
+    }
+    end(report_.status ? report_.status : 487, why);
+}
+
+void Call::end(int status, const std::string& reason) {
+    if (ended_) return;
+    ended_ = true;
+    if (!report_.status || !report_.answered) report_.status = status;
+    report_.end_reason = reason;
+    ice_timer_.cancel();
+    duration_timer_.cancel();
+    if (media_) {
+        media_->stop();
+        const auto s = media_->stats();
+        report_.packets_sent = s.packets_sent;
+        report_.packets_received = s.packets_received;
+        report_.packets_lost = s.packets_lost;
+        report_.srtp_auth_failures = s.srtp_auth_failures;
+        report_.jitter_ms = s.jitter_ms;
+        report_.media_seconds = std::chrono::duration<double>(Clock::now() - *media_at_).count();
+        media_.reset();  // closes the recording now, not when the call object goes
+    }
+    if (ice_) ice_->close();
+    if (session_) session_->set_handlers({});
+    env_.log->info("call ended: {}", reason);
+    auto fn = std::move(ended_fn_);
+    if (fn) fn(report_);
+}
+
+}  // namespace p2psip::node

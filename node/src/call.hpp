@@ -1,0 +1,85 @@
+#pragma once
+#include <spdlog/logger.h>
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "options.hpp"
+#include "p2psip/media/audio_device.hpp"
+#include "p2psip/media/session.hpp"
+#include "p2psip/nat/ice_agent.hpp"
+#include "p2psip/overlay/dht_access.hpp"
+#include "p2psip/overlay/lookup.hpp"
+#include "p2psip/sip/ua.hpp"
+#include "report.hpp"
+#include "sdp_glue.hpp"
+
+namespace p2psip::node {
+
+namespace asio = boost::asio;
+
+// What a call borrows from the phone that owns it.
+struct CallEnv {
+    asio::io_context& io;
+    sip::UserAgent& ua;
+    overlay::DhtAccess& dht;
+    const PhoneOptions& options;
+    std::string local_aor;      // canonical
+    bool audio_device = false;  // PortAudio has a default input and output
+    std::shared_ptr<spdlog::logger> log;
+};
+
+// One call from dial (or incoming INVITE) to its report: DHT lookup, ICE gathering,
+// the SIP dialog, ICE checks, SRTP media. All on the node's io_context thread.
+class Call : public std::enable_shared_from_this<Call> {
+  public:
+    using EndedFn = std::function<void(const CallReport&)>;
+
+    static std::shared_ptr<Call> dial(CallEnv& env, const std::string& target, EndedFn ended);
+    static std::shared_ptr<Call> incoming(CallEnv& env, std::shared_ptr<sip::Session> session,
+                                          EndedFn ended);
+    ~Call();
+
+    void answer();
+    void hangup(const std::string& why = "hung up locally");
+    bool ended() const { return ended_; }
+    bool awaiting_answer() const { return incoming_ && !answered_ && !ended_; }
+    const CallReport& report() const { return report_; }
+
+  private:
+    using Clock = std::chrono::steady_clock;
+    Call(CallEnv& env, EndedFn ended);
+
+    void start_dial(const std::string& target);
+    void on_lookup(std::error_code ec, const overlay::LookupResult& result);
+    void place_invite(const sip::Uri& contact);
+    void on_answer_sdp(std::string_view sdp);
+    void start_incoming(std::shared_ptr<sip::Session> session);
+    void on_ice_state(nat::IceState state);
+    void start_media();
+    void end(int status, const std::string& reason);
+    bool make_ice(bool controlling, std::function<void()> gathered);
+    void set_session_handlers();
+    double since_dial() const;
+    std::weak_ptr<Call> weak() { return weak_from_this(); }
+
+    CallEnv& env_;
+    EndedFn ended_fn_;
+    CallReport report_;
+    Clock::time_point dial_at_ = Clock::now();
+    std::optional<Clock::time_point> media_at_;
+    bool incoming_ = false, answered_ = false, ended_ = false, ice_remote_set_ = false;
+    std::shared_ptr<sip::Session> session_;
+    std::shared_ptr<nat::IceAgent> ice_;
+    LocalMedia local_;
+    RemoteMedia remote_;
+    std::string offer_;  // incoming: the peer's offer
+    std::unique_ptr<media::MediaSession> media_;
+    asio::steady_timer ice_timer_, duration_timer_;
+};
+
+}  // namespace p2psip::node

@@ -1,0 +1,65 @@
+#include "options.hpp"
+
+#include <cstdlib>
+
+namespace p2psip::node {
+
+void add_phone_options(CLI::App& app, PhoneOptions& o) {
+    app.add_option("--user", o.user, "SIP address this node holds, e.g. sip:alice@example.org")
+        ->required();
+    app.add_option("--bind", o.bind_address, "IPv4 address for SIP, DHT and media sockets")
+        ->capture_default_str();
+    app.add_option("--sip-port", o.sip_port, "UDP port for SIP (0 = any)")->capture_default_str();
+    app.add_option("--dht-port", o.dht_port, "UDP port for OpenDHT (0 = any)")
+        ->capture_default_str();
+    app.add_option("--bootstrap", o.bootstrap,
+                   "OpenDHT node to join through, HOST:PORT (repeatable)");
+    app.add_option("--network-id", o.network_id,
+                   "OpenDHT network id; 0 is the public network, use another for test overlays")
+        ->capture_default_str();
+    app.add_option("--data-dir", o.data_dir, "where the identity key and state live");
+    app.add_flag("--auto-answer", o.auto_answer, "answer incoming calls at once");
+    app.add_option("--play", o.play, "WAV file to send as the microphone");
+    app.add_option("--record", o.record, "WAV file to write what the peer sends");
+    app.add_option("--call", o.call, "AOR to dial at start; the node exits when that call ends");
+    app.add_option("--duration", o.duration, "hang up this many seconds after answer")
+        ->check(CLI::NonNegativeNumber);
+    app.add_flag("--keep-running", o.keep_running, "with --call: keep running after the call");
+    app.add_option("--codecs", o.codecs, "codec preference: opus, pcmu")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"opus", "pcmu"}, CLI::ignore_case))
+        ->capture_default_str();
+    app.add_option("--srtp", o.srtp, "encrypt media with SRTP (off sends plaintext RTP)")
+        ->capture_default_str();
+    app.add_option("--binding-ttl", o.binding_ttl,
+                   "seconds a DHT binding lives (refreshed at half)")
+        ->check(CLI::Range(10, 86400))
+        ->capture_default_str();
+    app.add_option("--lookup-timeout", o.lookup_timeout_ms, "milliseconds to wait for a DHT lookup")
+        ->capture_default_str();
+    app.add_option("--ice-timeout", o.ice_timeout_ms, "milliseconds for ICE to find a path")
+        ->capture_default_str();
+    app.add_option("--report", o.report_file,
+                   "append each call report as a JSON line to this file");
+    app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+        ->capture_default_str();
+    app.add_option("--console", o.console, "read commands (call, answer, hangup, quit) from stdin")
+        ->capture_default_str();
+}
+
+std::string finalize(PhoneOptions& o) {
+    if (o.data_dir.empty()) {
+        if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg)
+            o.data_dir = std::filesystem::path(xdg) / "p2psip";
+        else if (const char* home = std::getenv("HOME"); home && *home)
+            o.data_dir = std::filesystem::path(home) / ".local/share/p2psip";
+        else
+            return "no --data-dir given and neither XDG_DATA_HOME nor HOME is set";
+    }
+    for (auto& c : o.codecs)
+        for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return {};
+}
+
+}  // namespace p2psip::node

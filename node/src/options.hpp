@@ -1,0 +1,43 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace p2psip::node {
+
+// Everything `p2psip node` can be told; defaults are what a phone on a LAN wants.
+struct PhoneOptions {
+    std::string user;  // the AOR this node holds, e.g. sip:alice@example.org
+    std::string bind_address = "127.0.0.1";
+    std::uint16_t sip_port = 5060;
+    std::uint16_t dht_port = 4222;       // OpenDHT's usual port
+    std::vector<std::string> bootstrap;  // HOST:PORT
+    std::uint64_t network_id = 0;        // 0 = public OpenDHT network
+    std::filesystem::path data_dir;      // default: $XDG_DATA_HOME/p2psip or ~/.local/share/p2psip
+    bool auto_answer = false;
+    std::string play;           // WAV file to send; default: audio device or silence
+    std::string record;         // WAV file to write; default: audio device or discard
+    std::string call;           // AOR or sip: URI to dial at start
+    double duration = 0;        // hang up this many seconds after answer (0 = never)
+    bool keep_running = false;  // with --call: stay up after the call ends
+    std::vector<std::string> codecs{"opus", "pcmu"};  // preference order
+    bool srtp = true;                 // false only when the user allows plaintext RTP
+    std::uint32_t binding_ttl = 600;  // seconds a DHT record lives; refreshed at half
+    std::uint32_t lookup_timeout_ms = 8000;
+    std::uint32_t ice_timeout_ms = 15000;
+    std::string report_file;  // also write each call report as JSON here
+    std::string log_level = "info";
+    bool console = true;  // read commands from stdin
+};
+
+void add_phone_options(CLI::App& app, PhoneOptions& options);
+
+// Fills defaults that depend on the environment and checks combinations; returns a
+// human error message, empty when fine.
+std::string finalize(PhoneOptions& options);
+
+}  // namespace p2psip::node

@@ -1,0 +1,211 @@
+#include "phone.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "p2psip/media/audio_device.hpp"
+#include "p2psip/overlay/error.hpp"
+#include "p2psip/overlay/identity.hpp"
+#include "p2psip/sip/uri.hpp"
+
+namespace p2psip::node {
+
+namespace {
+constexpr auto join_poll = std::chrono::milliseconds(100);
+constexpr int join_attempts = 100;  // 10 s: then publish anyway; OpenDHT keeps trying
+}  // namespace
+
+Phone::Phone(asio::io_context& io, PhoneOptions options, std::shared_ptr<spdlog::logger> log)
+    : io_(io),
+      options_(std::move(options)),
+      log_(std::move(log)),
+      join_timer_(io),
+      quit_timer_(io) {}
+
+Phone::~Phone() {
+    call_.reset();
+    if (ua_) ua_->stop();
+    if (dht_) dht_->stop();
+}
+
+std::string Phone::start() {
+    sip::Uri uri;
+    std::string user = options_.user;
+    if (user.rfind("sip:", 0) != 0 && user.rfind("sips:", 0) != 0) user = "sip:" + user;
+    if (sip::parse_uri(user, uri) || uri.user.empty() || uri.host.empty())
+        return fmt::format("--user '{}' is not a SIP address like sip:alice@example.org",
+                           options_.user);
+    aor_ = sip::canonical_aor(uri);
+
+    overlay::Identity identity;
+    if (auto ec = overlay::load_or_create_identity(options_.data_dir, aor_, identity))
+        return fmt::format("identity in {}: {}", options_.data_dir.string(), ec.message());
+    std::string instance_id;
+    if (auto ec = overlay::load_or_create_instance_id(options_.data_dir, instance_id))
+        return fmt::format("instance id in {}: {}", options_.data_dir.string(), ec.message());
+    const auto key_id = identity.dht.second->getId().toString();
+    log_->info("{} identity {} (RSA-{}) in {}", identity.created ? "created" : "loaded", key_id,
+               overlay::identity_key_bits, options_.data_dir.string());
+
+    dht_ = std::make_unique<overlay::RunnerDht>(io_, std::move(identity));
+    overlay::RunnerConfig dcfg;
+    dcfg.bind_address = options_.bind_address;
+    dcfg.port = options_.dht_port;
+    dcfg.network_id = options_.network_id;
+    dcfg.bootstrap = options_.bootstrap;
+    if (auto ec = dht_->start(dcfg))
+        return fmt::format("DHT on {}:{}: {}", options_.bind_address, options_.dht_port,
+                           ec.message());
+    log_->info("DHT node {} on {}:{} network {}", dht_->node_id().toString(), options_.bind_address,
+               dht_->bound_port(), options_.network_id);
+
+    sip::UaConfig ucfg;
+    ucfg.bind_address = options_.bind_address;
+    ucfg.port = options_.sip_port;
+    ucfg.aor = aor_;
+    ua_ = std::make_unique<sip::UserAgent>(io_, ucfg);
+    if (auto ec = ua_->start())
+        return fmt::format("SIP on {}:{}: {}", options_.bind_address, options_.sip_port,
+                           ec.message());
+    ua_->on_incoming([this](std::shared_ptr<sip::Session> s) { on_incoming(std::move(s)); });
+    log_->info("SIP listening on udp {}:{} as {}", options_.bind_address, ua_->port(),
+               ua_->contact());
+
+    const bool audio = media::portaudio_available();
+    if (!audio && (options_.play.empty() || options_.record.empty()))
+        log_->info("no audio device: using silence / discarding where no WAV file is given");
+    env_ = std::make_unique<CallEnv>(CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_});
+
+    publisher_ = overlay::BindingPublisher::create(
+        *dht_,
+        overlay::PublishConfig{
+            aor_, {ua_->contact()}, instance_id, std::chrono::seconds(options_.binding_ttl)});
+    dial_pending_ = !options_.call.empty();
+    publish_when_joined(options_.bootstrap.empty() ? 0 : join_attempts);
+    return {};
+}
+
+void Phone::publish_when_joined(int attempts_left) {
+    if (quitting_) return;
+    if (attempts_left > 0 && dht_->good_nodes() == 0) {
+        join_timer_.expires_after(join_poll);
+        join_timer_.async_wait([this, attempts_left](const boost::system::error_code& ec) {
+            if (!ec) publish_when_joined(attempts_left - 1);
+        });
+        return;
+    }
+    if (attempts_left == 0 && !options_.bootstrap.empty() && dht_->good_nodes() == 0)
+        log_->warn("no DHT node answered yet; publishing anyway, OpenDHT keeps trying");
+    else
+        log_->info("joined the DHT ({} node(s) known)", dht_->good_nodes());
+
+    publisher_->start([this](std::error_code ec) {
+        if (!ec)
+            log_->info("published {} -> {}", aor_, ua_->contact());
+        else if (ec == overlay::errc::name_taken)
+            log_->error(
+                "{} is held by another key: this node can call out but cannot be reached "
+                "under that name",
+                aor_);
+        else
+            log_->warn("publishing {} failed ({}); retrying", aor_, ec.message());
+        if (dial_pending_) {
+            dial_pending_ = false;
+            dial(options_.call);
+        }
+    });
+}
+
+void Phone::dial(const std::string& target) {
+    if (call_ && !call_->ended()) {
+        log_->warn("a call is already in progress; hang up first");
+        return;
+    }
+    call_ = Call::dial(*env_, target, [this](const CallReport& r) { on_call_ended(r); });
+}
+
+void Phone::answer() {
+    if (call_ && call_->awaiting_answer())
+        call_->answer();
+    else
+        log_->warn("no incoming call to answer");
+}
+
+void Phone::hangup() {
+    if (call_ && !call_->ended())
+        call_->hangup();
+    else
+        log_->warn("no call to hang up");
+}
+
+std::string Phone::status() const {
+    return fmt::format("{} | dht nodes {} | call: {}", aor_, dht_ ? dht_->good_nodes() : 0,
+                       call_ && !call_->ended() ? call_->report().peer_aor : "none");
+}
+
+void Phone::on_incoming(std::shared_ptr<sip::Session> session) {
+    if (quitting_) {
+        session->reject(480, "Temporarily Unavailable");
+        return;
+    }
+    // The dialog is for us only if its To names the AOR we hold (RFC 3261 §8.2.2.1 in spirit:
+    // a contact URI can be reused by another node after a restart).
+    if (session->to_aor() != aor_) {
+        log_->info("rejecting call for {}: 404, this node holds {}", session->to_aor(), aor_);
+        session->reject(404, "Not Found");
+        return;
+    }
+    if (call_ && !call_->ended()) {
+        log_->info("busy: rejecting call from {} with 486", session->from_aor());
+        session->reject(486, "Busy Here");
+        return;
+    }
+    call_ = Call::incoming(*env_, std::move(session),
+                           [this](const CallReport& r) { on_call_ended(r); });
+}
+
+void Phone::on_call_ended(const CallReport& report) {
+    std::fputs(to_text(report).c_str(), stdout);
+    std::fflush(stdout);
+    if (!options_.report_file.empty()) {
+        std::ofstream out(options_.report_file, std::ios::app);
+        out << to_json(report) << '\n';
+        if (!out) log_->error("cannot write report to {}", options_.report_file);
+    }
+    // The call object is still on the stack of its own callback: release it later.
+    asio::post(io_, [this, report] {
+        if (!options_.call.empty() && !options_.keep_running)
+            quit(report.answered && report.status < 300 ? 0 : 2);
+    });
+}
+
+void Phone::quit(int exit_code) {
+    if (quitting_) return;
+    quitting_ = true;
+    exit_code_ = exit_code;
+    join_timer_.cancel();
+    if (call_ && !call_->ended()) call_->hangup("node shutting down");
+    auto finish = [this] {
+        quit_timer_.cancel();
+        if (ua_) ua_->stop();
+        if (dht_) dht_->stop();
+        io_.stop();
+    };
+    // Withdraw the binding so callers stop finding us; give the DHT and a BYE 2 s at most.
+    quit_timer_.expires_after(std::chrono::seconds(2));
+    quit_timer_.async_wait([finish](const boost::system::error_code& ec) {
+        if (!ec) finish();
+    });
+    if (publisher_)
+        publisher_->withdraw([this, finish] {
+            log_->info("binding withdrawn");
+            // Let a BYE retransmission or its 200 OK get through before the sockets close.
+            quit_timer_.expires_after(std::chrono::milliseconds(200));
+            quit_timer_.async_wait([finish](const boost::system::error_code& ec) {
+                if (!ec) finish();
+            });
+        });
+}
+
+}  // namespace p2psip::node

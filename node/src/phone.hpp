@@ -1,0 +1,54 @@
+#pragma once
+#include <spdlog/logger.h>
+#include <boost/asio.hpp>
+
+#include <memory>
+#include <string>
+
+#include "call.hpp"
+#include "options.hpp"
+#include "p2psip/overlay/publisher.hpp"
+#include "p2psip/overlay/runner_dht.hpp"
+#include "p2psip/sip/ua.hpp"
+
+namespace p2psip::node {
+
+// A running phone: its identity, its DHT node and binding, its SIP user agent, and at
+// most one call at a time (a second incoming call gets 486 Busy Here).
+class Phone {
+  public:
+    Phone(asio::io_context& io, PhoneOptions options, std::shared_ptr<spdlog::logger> log);
+    ~Phone();
+
+    // Loads or creates the identity, joins the DHT, binds SIP, starts publishing.
+    // On failure returns a message for the user.
+    std::string start();
+
+    void dial(const std::string& target);
+    void answer();
+    void hangup();
+    void quit(int exit_code);  // withdraws the binding, then stops the io_context
+    std::string status() const;
+    int exit_code() const { return exit_code_; }
+
+  private:
+    void publish_when_joined(int attempts_left);
+    void on_incoming(std::shared_ptr<sip::Session> session);
+    void on_call_ended(const CallReport& report);
+
+    asio::io_context& io_;
+    PhoneOptions options_;
+    std::shared_ptr<spdlog::logger> log_;
+    std::string aor_;
+    std::unique_ptr<overlay::RunnerDht> dht_;
+    std::unique_ptr<sip::UserAgent> ua_;
+    std::unique_ptr<CallEnv> env_;
+    std::shared_ptr<overlay::BindingPublisher> publisher_;
+    std::shared_ptr<Call> call_;
+    asio::steady_timer join_timer_, quit_timer_;
+    bool quitting_ = false;
+    bool dial_pending_ = false;  // --call waits for the DHT before dialing
+    int exit_code_ = 0;
+};
+
+}  // namespace p2psip::node

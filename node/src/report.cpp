@@ -1,0 +1,85 @@
+#include "report.hpp"
+
+#include <fmt/format.h>
+
+namespace p2psip::node {
+
+namespace {
+std::string ms(const std::optional<double>& v) {
+    return v ? fmt::format("{:.0f} ms", *v) : "-";
+}
+std::string json_ms(const std::optional<double>& v) {
+    return v ? fmt::format("{:.1f}", *v) : "null";
+}
+
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20)
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+                else
+                    out += c;
+        }
+    }
+    return out + "\"";
+}
+}  // namespace
+
+std::string to_text(const CallReport& r) {
+    std::string out = "==== call report ====\n";
+    out += fmt::format("direction:      {}\n", r.direction);
+    out += fmt::format("local:          {}\n", r.local_aor);
+    out += fmt::format("peer:           {}{}\n", r.peer_aor,
+                       r.peer_contact.empty() ? "" : " at " + r.peer_contact);
+    out += fmt::format("call-id:        {}\n", r.call_id.empty() ? "-" : r.call_id);
+    out += fmt::format("result:         {} (status {})\n", r.answered ? "answered" : "not answered",
+                       r.status);
+    out += fmt::format("ended:          {}\n", r.end_reason);
+    out += fmt::format("lookup:         {}\n", ms(r.lookup_ms));
+    out += fmt::format("dial->ringing:  {}\n", ms(r.ringing_ms));
+    out += fmt::format("dial->answer:   {}\n", ms(r.answer_ms));
+    out += fmt::format("dial->media:    {}\n", ms(r.ice_ms));
+    out += fmt::format("ice pair:       {}\n", r.ice_pair.empty() ? "-" : r.ice_pair);
+    out += fmt::format("codec:          {}\n", r.codec.empty() ? "-" : r.codec);
+    out += fmt::format("srtp:           {}\n", r.srtp ? "on (" + r.srtp_suite + ")" : "off");
+    out += fmt::format("packets:        sent {}, received {}, lost {}\n", r.packets_sent,
+                       r.packets_received, r.packets_lost);
+    out += fmt::format("jitter:         {:.1f} ms\n", r.jitter_ms);
+    out += fmt::format("media time:     {:.1f} s\n", r.media_seconds);
+    out += "=====================\n";
+    return out;
+}
+
+std::string to_json(const CallReport& r) {
+    return fmt::format(
+        "{{\"direction\":{},\"local\":{},\"peer\":{},\"peer_contact\":{},\"call_id\":{},"
+        "\"answered\":{},\"status\":{},\"end_reason\":{},\"lookup_ms\":{},\"ringing_ms\":{},"
+        "\"answer_ms\":{},\"media_ms\":{},\"ice_pair\":{},\"codec\":{},\"srtp\":{},"
+        "\"srtp_suite\":{},\"packets_sent\":{},\"packets_received\":{},\"packets_lost\":{},"
+        "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f}}}",
+        json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
+        json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
+        r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
+        json_ms(r.answer_ms), json_ms(r.ice_ms), json_string(r.ice_pair), json_string(r.codec),
+        r.srtp ? "true" : "false", json_string(r.srtp_suite), r.packets_sent, r.packets_received,
+        r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds);
+}
+
+}  // namespace p2psip::node

@@ -1,0 +1,29 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace p2psip::node {
+
+// What a user wants to know after a call; printed at its end, optionally saved as JSON.
+struct CallReport {
+    std::string direction;  // "outgoing" | "incoming"
+    std::string local_aor, peer_aor, peer_contact, call_id;
+    bool answered = false;
+    int status = 0;          // final SIP status of the INVITE (200, 404, 486...)
+    std::string end_reason;  // human: "hung up locally", "BYE from peer", "404 Not Found: ..."
+    std::optional<double> lookup_ms, ringing_ms, answer_ms, ice_ms;  // from dial
+    std::string ice_pair;  // "host 127.0.0.1:x <-> host 127.0.0.1:y"
+    std::string codec;     // "opus/48000/2 (pt 111)"
+    bool srtp = false;
+    std::string srtp_suite;
+    std::uint64_t packets_sent = 0, packets_received = 0, packets_lost = 0;
+    std::uint64_t srtp_auth_failures = 0;
+    double jitter_ms = 0;
+    double media_seconds = 0;
+};
+
+std::string to_text(const CallReport& r);
+std::string to_json(const CallReport& r);  // one line
+
+}  // namespace p2psip::node

@@ -1,0 +1,183 @@
+#include "sdp_glue.hpp"
+
+#include <algorithm>
+
+namespace p2psip::node {
+
+namespace sdp = sip::sdp;
+
+std::vector<sdp::Codec> codec_table(const std::vector<std::string>& preference) {
+    std::vector<sdp::Codec> out;
+    for (const auto& name : preference) {
+        // RFC 7587 §7: Opus is always signalled as opus/48000/2.
+        if (name == "opus") out.push_back({111, "opus", 48000, 2, "useinbandfec=1"});
+        if (name == "pcmu") out.push_back({0, "PCMU", 8000, 1, ""});
+    }
+    return out;
+}
+
+namespace {
+
+sdp::AudioParams audio_params(const LocalMedia& local) {
+    sdp::AudioParams p;
+    // RFC 8839 §4.2.1.2: m=/c= carry the default candidate (our first host candidate).
+    if (!local.candidates.empty()) {
+        p.address = local.candidates.front().address;
+        p.port = local.candidates.front().port;
+    }
+    p.codecs = local.codecs;
+    p.ptime = 20;
+    p.proto = local.key ? "RTP/SAVP" : "RTP/AVP";
+    p.username = "p2psip";
+    p.attributes.push_back({"rtcp-mux", "", true});
+    if (local.key)
+        p.attributes.push_back(
+            {"crypto", media::format_crypto_attribute(local.crypto_tag, *local.key), false});
+    p.attributes.push_back({"ice-ufrag", local.ice.ufrag, false});
+    p.attributes.push_back({"ice-pwd", local.ice.pwd, false});
+    for (const auto& c : local.candidates)
+        p.attributes.push_back({"candidate", nat::to_sdp_attribute_value(c), false});
+    return p;
+}
+
+// ICE credentials may sit at media or session level (RFC 8839 §5.4).
+bool read_ice(const sdp::SessionDescription& sd, const sdp::Media& m, RemoteMedia& remote,
+              std::string& why) {
+    auto ufrag = m.attribute("ice-ufrag");
+    if (!ufrag) ufrag = sd.attribute("ice-ufrag");
+    auto pwd = m.attribute("ice-pwd");
+    if (!pwd) pwd = sd.attribute("ice-pwd");
+    if (!ufrag || !pwd) {
+        why = "the peer offers no ICE credentials (a=ice-ufrag/a=ice-pwd)";
+        return false;
+    }
+    remote.ice = {*ufrag, *pwd};
+    if (nat::validate_credentials(remote.ice)) {
+        why = "the peer's ICE credentials are malformed";
+        return false;
+    }
+    remote.candidates.clear();
+    for (const auto& value : m.attributes_named("candidate")) {
+        nat::Candidate c;
+        if (!nat::parse_candidate_attribute(value, c) && c.component == 1)
+            remote.candidates.push_back(std::move(c));
+    }
+    if (remote.candidates.empty()) {
+        why = "the peer offers no usable ICE candidate";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string build_offer(const LocalMedia& local) {
+    return sdp::to_string(sdp::make_offer(audio_params(local)));
+}
+
+bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_plaintext,
+                  RemoteMedia& remote, std::string& answer, int& status, std::string& why) {
+    sdp::SessionDescription offer;
+    if (sdp::parse(offer_text, offer)) {
+        status = 400;
+        why = "Malformed SDP";
+        return false;
+    }
+    sdp::RemoteAudio audio;
+    if (sdp::audio_stream(offer, audio) || !audio.media) {
+        status = 488;
+        why = "No audio stream offered";
+        return false;
+    }
+    const auto& m = *audio.media;
+    const auto common = sdp::negotiate(audio.codecs, local.codecs);
+    if (common.empty()) {
+        status = 488;
+        why = "No common codec";
+        return false;
+    }
+    remote.codec = common.front();
+
+    // RFC 4568 §7.1.2: pick the first crypto line we support; answer with its tag and suite.
+    remote.key.reset();
+    if (m.proto == "RTP/SAVP" || m.proto == "RTP/SAVPF") {
+        for (const auto& value : m.attributes_named("crypto")) {
+            int tag = 0;
+            media::SrtpKeyMaterial key;
+            if (media::parse_crypto_attribute(value, tag, key)) continue;
+            auto mine = media::generate_key(key.suite);
+            if (!mine) continue;
+            remote.key = key;
+            remote.crypto_tag = tag;
+            local.key = *mine;
+            local.crypto_tag = tag;
+            break;
+        }
+        if (!remote.key) {
+            status = 488;
+            why = "No supported SRTP crypto suite";
+            return false;
+        }
+    } else {
+        if (!allow_plaintext) {
+            status = 488;
+            why = "Plaintext RTP refused (SRTP required)";
+            return false;
+        }
+        local.key.reset();
+    }
+    if (!read_ice(offer, m, remote, why)) {
+        status = 488;
+        return false;
+    }
+    auto params = audio_params(local);
+    params.codecs = common;
+    sdp::SessionDescription out;
+    if (sdp::make_answer(offer, params, out)) {
+        status = 488;
+        why = "Offer cannot be answered";
+        return false;
+    }
+    answer = sdp::to_string(out);
+    return true;
+}
+
+bool read_answer(const std::string& answer_text, const LocalMedia& local, RemoteMedia& remote,
+                 std::string& why) {
+    sdp::SessionDescription sd;
+    if (sdp::parse(answer_text, sd)) {
+        why = "the answer's SDP is malformed";
+        return false;
+    }
+    sdp::RemoteAudio audio;
+    if (sdp::audio_stream(sd, audio) || !audio.media || audio.port == 0) {
+        why = "the answer rejected the audio stream";
+        return false;
+    }
+    const auto common = sdp::negotiate(audio.codecs, local.codecs);
+    if (common.empty()) {
+        why = "the answer names no codec we offered";
+        return false;
+    }
+    remote.codec = common.front();
+    remote.key.reset();
+    if (local.key) {
+        for (const auto& value : audio.media->attributes_named("crypto")) {
+            int tag = 0;
+            media::SrtpKeyMaterial key;
+            if (media::parse_crypto_attribute(value, tag, key)) continue;
+            if (tag == local.crypto_tag && key.suite == local.key->suite) {
+                remote.key = key;
+                remote.crypto_tag = tag;
+                break;
+            }
+        }
+        if (!remote.key) {
+            why = "the answer accepted no SRTP key we offered";
+            return false;
+        }
+    }
+    return read_ice(sd, *audio.media, remote, why);
+}
+
+}  // namespace p2psip::node
