@@ -86,6 +86,8 @@ int with_dht(const DhtArgs& a,
             io.stop();
         });
     };
+    // OpenDHT's callbacks arrive from its thread: keep the loop alive while we wait.
+    auto guard = asio::make_work_guard(io);
     poll();
     io.run_for(std::chrono::seconds(60));
     node.stop();
