@@ -346,7 +346,7 @@ void Call::hangup(const std::string& why) {
     env_.log->info("hanging up: {}", why);
     if (session_) {
         if (incoming_ && !answered_)
-            session_->reject(486, "Busy Here");
+            session_->reject(603, "Decline");  // RFC 3261 §21.6.2: the user said no
         else
             session_->hangup();
     }
