@@ -1,0 +1,188 @@
+#pragma once
+
+#include <utility>  // before Boost.Asio (project convention)
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "p2psip/sip/message.hpp"
+#include "p2psip/sip/transport.hpp"
+
+namespace p2psip::sip {
+
+// RFC 3261 §17.1.1.1 / Table 4 timer values (UDP).
+struct TimerConfig {
+    std::chrono::milliseconds t1{500};
+    std::chrono::milliseconds t2{4000};
+    std::chrono::milliseconds t4{5000};
+    std::chrono::milliseconds timer_d{32000};     // > 32 s for UDP (§17.1.1.2)
+    std::chrono::milliseconds trying_delay{200};  // §17.2.1: 100 if the TU is silent
+};
+
+enum class TransactionState {
+    calling,
+    trying,
+    proceeding,
+    completed,
+    confirmed,
+    accepted,
+    terminated
+};
+std::string_view to_string(TransactionState s);
+
+class TransactionLayer;
+
+// INVITE client (§17.1.1, RFC 6026 Accepted state) and non-INVITE client (§17.1.2).
+class ClientTransaction : public std::enable_shared_from_this<ClientTransaction> {
+  public:
+    // Every response the TU must see: 1xx, the final response, 2xx retransmissions while
+    // Accepted, and a synthetic 408 when Timer B/F fires (§17.1.1.2, §17.1.2.2).
+    using ResponseHandler = std::function<void(const Message& response)>;
+
+    ClientTransaction(TransactionLayer& layer, OutgoingMessage request, UdpEndpoint destination,
+                      std::string branch, ResponseHandler handler);
+    bool is_invite() const { return invite_; }
+    TransactionState state() const { return state_; }
+    const std::string& branch() const { return branch_; }
+    const OutgoingMessage& request() const { return request_; }  // with its Via
+    const UdpEndpoint& destination() const { return dest_; }
+    void set_handler(ResponseHandler h) { handler_ = std::move(h); }
+    // Stops timers; no more callbacks. The layer forgets the transaction.
+    void terminate();
+
+  private:
+    friend class TransactionLayer;
+    void start();
+    void on_response(const Message& response);
+    void on_retransmit_timer();
+    void on_timeout_timer();
+    void send_ack(const Message& response);
+    void deliver(const Message& response);
+    void timeout_408();
+
+    TransactionLayer* layer_;
+    OutgoingMessage request_;
+    std::string wire_;  // serialized request, for retransmission
+    std::string ack_;   // ACK for a non-2xx final response
+    UdpEndpoint dest_;
+    std::string branch_;
+    ResponseHandler handler_;
+    bool invite_;
+    TransactionState state_;
+    std::chrono::milliseconds interval_{};
+    asio::steady_timer retransmit_timer_, timeout_timer_;
+    unsigned retransmit_gen_ = 0, timeout_gen_ = 0;  // invalidate queued timer handlers
+};
+
+// INVITE server (§17.2.1, RFC 6026 Accepted state) and non-INVITE server (§17.2.2).
+class ServerTransaction : public std::enable_shared_from_this<ServerTransaction> {
+  public:
+    ServerTransaction(TransactionLayer& layer, const Message& request, UdpEndpoint source,
+                      std::string key);
+    bool is_invite() const { return invite_; }
+    TransactionState state() const { return state_; }
+    const Message& request() const { return request_; }
+    const UdpEndpoint& source() const { return source_; }
+    int last_status() const { return last_status_; }
+    // Sends a TU response (build it with make_response(request(), ...)). Sent to the top Via
+    // (§18.2.2). Final responses move the machine on; 2xx to INVITE goes to Accepted and
+    // further 2xx (TU retransmissions, §13.3.1.4) pass through.
+    void respond(const OutgoingMessage& response);
+    void terminate();
+
+  private:
+    friend class TransactionLayer;
+    void start();
+    void on_request(const Message& request);  // retransmission or ACK
+    void on_timer_g();
+    void send_last();
+
+    TransactionLayer* layer_;
+    Message request_;
+    UdpEndpoint source_;
+    std::string key_;
+    bool invite_;
+    TransactionState state_;
+    std::string last_response_;
+    int last_status_ = 0;
+    std::chrono::milliseconds interval_{};
+    UdpEndpoint reply_to_;
+    asio::steady_timer retransmit_timer_, timeout_timer_, trying_timer_;
+    unsigned retransmit_gen_ = 0, timeout_gen_ = 0, trying_gen_ = 0;
+};
+
+// Owns the transactions, matches messages to them (§17.1.3, §17.2.3) and hands the rest
+// to the TU. Installs itself as the transport's message handler.
+class TransactionLayer {
+  public:
+    // A new server transaction for a request (never an ACK).
+    using RequestHandler =
+        std::function<void(const std::shared_ptr<ServerTransaction>& txn, const Message& request)>;
+    // Messages with no transaction: ACK for 2xx, 2xx retransmissions after the INVITE
+    // client transaction is gone, stray responses.
+    using UnmatchedHandler = std::function<void(const Message& msg, const UdpEndpoint& from)>;
+
+    TransactionLayer(asio::io_context& io, UdpTransport& transport, TimerConfig timers = {});
+    ~TransactionLayer();
+    TransactionLayer(const TransactionLayer&) = delete;
+    TransactionLayer& operator=(const TransactionLayer&) = delete;
+
+    void set_request_handler(RequestHandler h) { on_request_ = std::move(h); }
+    void set_unmatched_handler(UnmatchedHandler h) { on_unmatched_ = std::move(h); }
+    // sent-by for the Via we add (defaults to the transport's local address and port).
+    void set_sent_by(std::string host, uint16_t port);
+
+    // Starts a client transaction. A top Via with a fresh branch is added unless the request
+    // already has a Via with a branch (e.g. CANCEL, §9.1), whose branch is then used.
+    std::shared_ptr<ClientTransaction> send_request(OutgoingMessage request,
+                                                    const UdpEndpoint& destination,
+                                                    ClientTransaction::ResponseHandler handler);
+    // Sends a request outside any transaction (ACK for 2xx, §13.2.2.4), adding a Via.
+    std::error_code send_stateless(OutgoingMessage request, const UdpEndpoint& destination);
+
+    // §9.2: the INVITE server transaction a CANCEL refers to, if any.
+    std::shared_ptr<ServerTransaction> find_invite_server(const Message& cancel) const;
+
+    // Feeds a message (what the transport handler does).
+    void handle(const Message& msg, const UdpEndpoint& from);
+
+    std::string make_branch();  // "z9hG4bK" + random
+    std::string random_token(std::size_t hex_chars = 16);
+    std::string via_value(
+        std::string_view branch) const;  // "SIP/2.0/UDP host:port;branch=..;rport"
+
+    asio::io_context& io() { return io_; }
+    UdpTransport& transport() { return transport_; }
+    const TimerConfig& timers() const { return timers_; }
+    std::size_t client_count() const { return clients_.size(); }
+    std::size_t server_count() const { return servers_.size(); }
+    // Terminates every transaction (no more callbacks).
+    void shutdown();
+
+  private:
+    friend class ClientTransaction;
+    friend class ServerTransaction;
+    void remove_client(const std::string& key);
+    void remove_server(const std::string& key);
+    static std::string server_key(const Message& msg, std::string_view method);
+
+    asio::io_context& io_;
+    UdpTransport& transport_;
+    TimerConfig timers_;
+    std::string sent_by_host_;
+    uint16_t sent_by_port_ = 0;
+    RequestHandler on_request_;
+    UnmatchedHandler on_unmatched_;
+    std::map<std::string, std::shared_ptr<ClientTransaction>> clients_;
+    std::map<std::string, std::shared_ptr<ServerTransaction>> servers_;
+    std::mt19937_64 rng_;
+};
+
+}  // namespace p2psip::sip

@@ -1,0 +1,580 @@
+#include "p2psip/sip/ua.hpp"
+
+#include <map>
+
+#include "p2psip/sip/error.hpp"
+#include "text.hpp"
+
+namespace p2psip::sip {
+
+namespace {
+constexpr std::string_view kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+bool is_known_method(std::string_view m) {
+    for (std::string_view k : {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO",
+                               "REFER", "MESSAGE", "UPDATE"})
+        if (m == k) return true;
+    return false;
+}
+}  // namespace
+
+namespace detail {
+
+class UaCore : public std::enable_shared_from_this<UaCore> {
+  public:
+    UaCore(asio::io_context& io, UaConfig cfg) : io(io), cfg(std::move(cfg)), transport(io) {
+        if (parse_uri(this->cfg.aor, aor_uri)) aor_uri = Uri{};
+    }
+
+    std::string host() const {
+        return cfg.advertised_address.empty() ? cfg.bind_address : cfg.advertised_address;
+    }
+
+    std::string contact() const {
+        Uri c;
+        c.scheme = "sip";
+        c.user = aor_uri.user;
+        c.host = host();
+        c.port = transport.local_port();
+        return c.to_string();
+    }
+
+    void decorate(OutgoingMessage& m) const {
+        if (!cfg.user_agent.empty())
+            m.set(m.is_request() ? "User-Agent" : "Server", cfg.user_agent);
+    }
+
+    OutgoingMessage response(const Message& req, int code, std::string_view reason,
+                             std::string_view to_tag) const {
+        auto r = make_response(req, code, reason, to_tag);
+        decorate(r);
+        return r;
+    }
+
+    void reply(const std::shared_ptr<ServerTransaction>& txn, int code,
+               std::string_view reason = {}) {
+        auto r = response(txn->request(), code, reason, layer->random_token(10));
+        if (code == 405 || code == 200) r.add("Allow", std::string(kAllow));
+        if (code == 200 || code == 415) r.add("Accept", "application/sdp");
+        txn->respond(r);
+    }
+
+    std::shared_ptr<Session> find(std::string_view call_id, std::string_view local_tag) {
+        auto it = sessions.find(std::string(call_id) + ";" + std::string(local_tag));
+        return it == sessions.end() ? nullptr : it->second;
+    }
+
+    void on_request(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
+    void on_unmatched(const Message& msg, const UdpEndpoint& from);
+    void on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
+
+    asio::io_context& io;
+    UaConfig cfg;
+    Uri aor_uri;
+    UdpTransport transport;  // destroyed after the layer
+    std::unique_ptr<TransactionLayer> layer;
+    std::map<std::string, std::shared_ptr<Session>> sessions;
+    std::function<void(std::shared_ptr<Session>)> on_incoming;
+    bool started = false;
+};
+
+void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
+    const std::string_view method = req.method();
+    const std::string_view ruri = req.request_uri();
+    // RFC 3261 §8.2.2.1: unsupported Request-URI scheme.
+    if (!(detail::iequals(ruri.substr(0, 4), "sip:") ||
+          detail::iequals(ruri.substr(0, 5), "sips:"))) {
+        reply(txn, 416);
+        return;
+    }
+    // §8.2.2.3: we support no extensions.
+    if (auto req_ext = req.header("Require"); req_ext && method != "CANCEL") {
+        auto r = response(req, 420, {}, layer->random_token(10));
+        r.add("Unsupported", std::string(*req_ext));
+        txn->respond(r);
+        return;
+    }
+    const std::string to_tag = req.to_tag();
+    if (method == "OPTIONS") {
+        reply(txn, 200);
+        return;
+    }
+    if (!to_tag.empty()) {
+        auto s = find(req.call_id(), to_tag);
+        if (!s || !s->dialog_ || s->dialog_->remote_tag != req.from_tag()) {
+            reply(txn, 481);
+            return;
+        }
+        if (!s->dialog_->accept_remote_cseq(req)) {
+            reply(txn, 500, "CSeq out of order");  // §12.2.2
+            return;
+        }
+        if (method == "BYE") {
+            s->on_bye(txn, req);
+        } else if (method == "INVITE") {
+            reply(txn, 488, "Re-INVITE not supported");
+        } else {
+            reply(txn, is_known_method(method) ? 405 : 501);
+        }
+        return;
+    }
+    if (method == "INVITE") {
+        on_new_invite(txn, req);
+    } else if (method == "CANCEL") {
+        // §9.2: match the INVITE server transaction; 200 to the CANCEL, 487 to the INVITE.
+        auto inv = layer->find_invite_server(req);
+        if (!inv) {
+            reply(txn, 481);
+            return;
+        }
+        std::shared_ptr<Session> s;
+        for (auto& [k, v] : sessions)
+            if (v->server_txn_ == inv) s = v;
+        txn->respond(response(req, 200, {}, s ? s->local_tag_ : layer->random_token(10)));
+        if (s) {
+            s->on_cancel();
+        } else if (inv->last_status() < 200) {
+            inv->respond(response(inv->request(), 487, {}, layer->random_token(10)));
+        }
+    } else if (method == "BYE") {
+        reply(txn, 481);
+    } else {
+        reply(txn, is_known_method(method) ? 405 : 501);
+    }
+}
+
+void UaCore::on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
+    if (!req.body().empty()) {
+        auto ct = req.header("Content-Type").value_or("");
+        auto semi = ct.find(';');
+        if (!detail::iequals(detail::trim(ct.substr(0, semi)), "application/sdp")) {
+            reply(txn, 415);  // §8.2.3
+            return;
+        }
+    }
+    auto s = std::make_shared<Session>(weak_from_this(), Session::Role::uas);
+    s->state_ = Session::State::incoming;
+    s->call_id_ = req.call_id();
+    s->local_tag_ = layer->random_token(10);
+    s->key_ = s->call_id_ + ";" + s->local_tag_;
+    s->request_ = req;
+    s->server_txn_ = txn;
+    s->remote_sdp_ = req.body();
+    s->remote_ep_ = txn->source();
+    NameAddr from = req.from(), to = req.to();
+    s->from_aor_ = canonical_aor(from.uri);
+    s->from_display_ = from.display;
+    s->to_aor_ = canonical_aor(to.uri);
+    sessions[s->key_] = s;
+    if (on_incoming) {
+        auto h = on_incoming;
+        h(s);
+    } else {
+        s->reject(480, "Temporarily Unavailable");
+    }
+}
+
+void UaCore::on_unmatched(const Message& msg, const UdpEndpoint&) {
+    if (msg.is_request()) {
+        if (msg.method() != "ACK") return;
+        if (auto s = find(msg.call_id(), msg.to_tag())) s->on_ack(msg);
+        return;
+    }
+    // 2xx retransmission after the INVITE client transaction ended (§13.2.2.4).
+    if (msg.cseq().method == "INVITE" && msg.status() >= 200 && msg.status() < 300)
+        if (auto s = find(msg.call_id(), msg.from_tag())) s->on_2xx_retransmission(msg);
+}
+
+}  // namespace detail
+
+// ================================================================ Session
+
+Session::Session(std::weak_ptr<detail::UaCore> core, Role role)
+    : core_(std::move(core)),
+      role_(role),
+      state_(role == Role::uac ? State::calling : State::incoming) {}
+
+void Session::set_handlers(SessionHandlers handlers) {
+    handlers_ = std::move(handlers);
+}
+
+const Message* Session::request() const {
+    return request_ ? &*request_ : nullptr;
+}
+
+void Session::close(int status, std::string reason) {
+    if (state_ == State::terminated) return;
+    auto self = shared_from_this();
+    state_ = State::terminated;
+    if (ok_timer_) ok_timer_->cancel();
+    if (ok_timeout_) ok_timeout_->cancel();
+    if (auto core = core_.lock()) core->sessions.erase(key_);
+    auto h = std::move(handlers_.on_closed);
+    handlers_ = {};
+    if (h) h(status, std::move(reason));
+}
+
+void Session::ringing() {
+    auto core = core_.lock();
+    if (!core || role_ != Role::uas || (state_ != State::incoming && state_ != State::early))
+        return;
+    auto r = core->response(*request_, 180, {}, local_tag_);
+    r.add("Contact", "<" + core->contact() + ">");
+    if (!dialog_) {
+        Dialog d;
+        if (!Dialog::from_uas(*request_, local_tag_, core->contact(), d)) dialog_ = d;
+    }
+    state_ = State::early;
+    server_txn_->respond(r);
+}
+
+void Session::accept(std::string sdp_answer) {
+    auto core = core_.lock();
+    if (!core || role_ != Role::uas || (state_ != State::incoming && state_ != State::early))
+        return;
+    local_sdp_ = std::move(sdp_answer);
+    auto r = core->response(*request_, 200, {}, local_tag_);
+    r.add("Contact", "<" + core->contact() + ">");
+    r.add("Allow", std::string(kAllow));
+    if (!local_sdp_.empty()) r.set_body(local_sdp_, "application/sdp");
+    if (!dialog_) {
+        Dialog d;
+        if (!Dialog::from_uas(*request_, local_tag_, core->contact(), d)) dialog_ = d;
+    }
+    if (dialog_) dialog_->state = Dialog::State::confirmed;
+    state_ = State::accepted;
+    server_txn_->respond(r);
+    // §13.3.1.4: the TU retransmits the 2xx (T1 doubling up to T2) until the ACK arrives,
+    // and gives up with a BYE after 64*T1.
+    ok_wire_ = r.to_string();
+    if (response_destination(request_->via(), ok_dest_)) ok_dest_ = remote_ep_;
+    const auto t1 = core->cfg.t1;
+    ok_interval_ = t1;
+    ok_timer_ = std::make_unique<asio::steady_timer>(core->io);
+    ok_timeout_ = std::make_unique<asio::steady_timer>(core->io);
+    retransmit_2xx();
+    ok_timeout_->expires_after(64 * t1);
+    ok_timeout_->async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+        auto s = w.lock();
+        if (ec || !s || s->state_ != State::accepted) return;
+        s->send_bye();
+        s->close(408, "No ACK received");
+    });
+}
+
+void Session::retransmit_2xx() {
+    ok_timer_->expires_after(ok_interval_);
+    ok_timer_->async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+        auto s = w.lock();
+        if (ec || !s || s->state_ != State::accepted) return;
+        auto core = s->core_.lock();
+        if (!core || !core->started) return;
+        (void)core->transport.send(s->ok_wire_, s->ok_dest_);
+        s->ok_interval_ = std::min(s->ok_interval_ * 2, core->cfg.t2);
+        s->retransmit_2xx();
+    });
+}
+
+void Session::reject(int code, std::string reason) {
+    auto core = core_.lock();
+    if (!core || role_ != Role::uas || (state_ != State::incoming && state_ != State::early))
+        return;
+    if (code < 300 || code > 699) code = 480;
+    server_txn_->respond(core->response(*request_, code, reason, local_tag_));
+    close(code, reason.empty() ? std::string(reason_phrase(code)) : reason);
+}
+
+void Session::hangup() {
+    switch (state_) {
+        case State::calling:
+            // §9.1: CANCEL only once a provisional response has arrived.
+            cancel_requested_ = true;
+            if (got_provisional_) send_cancel();
+            break;
+        case State::early:
+            if (role_ == Role::uac) {
+                cancel_requested_ = true;
+                send_cancel();
+            } else {
+                reject(603, "Decline");
+            }
+            break;
+        case State::incoming:
+            reject(603, "Decline");
+            break;
+        case State::accepted:
+            bye_after_ack_ = true;
+            break;  // §15: BYE after the ACK
+        case State::confirmed:
+            send_bye();
+            break;
+        default:
+            break;
+    }
+}
+
+void Session::send_cancel() {
+    auto core = core_.lock();
+    if (!core || !invite_txn_ || state_ == State::terminating) return;
+    // §9.1: same Request-URI, Call-ID, To, From, CSeq number, top Via (branch) and Route.
+    const OutgoingMessage& inv = invite_txn_->request();
+    auto c = OutgoingMessage::request("CANCEL", inv.request_uri());
+    if (auto v = inv.header("Via")) c.add("Via", std::string(*v));
+    c.add("Max-Forwards", "70");
+    for (const auto& [n, v] : inv.header_list())
+        if (detail::iequals(n, "Route")) c.add("Route", v);
+    for (std::string_view h : {"From", "To", "Call-ID"})
+        if (auto v = inv.header(h)) c.add(h, std::string(*v));
+    c.add("CSeq", std::to_string(invite_cseq_) + " CANCEL");
+    core->decorate(c);
+    state_ = State::terminating;
+    core->layer->send_request(std::move(c), invite_txn_->destination(), nullptr);
+    // §9.1: without a final response to the INVITE within 64*T1, give up.
+    ok_timeout_ = std::make_unique<asio::steady_timer>(core->io);
+    ok_timeout_->expires_after(64 * core->cfg.t1);
+    ok_timeout_->async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+        auto s = w.lock();
+        if (ec || !s || s->state_ != State::terminating || s->dialog_) return;
+        if (s->invite_txn_) s->invite_txn_->terminate();
+        s->close(487, "Request Terminated");
+    });
+}
+
+void Session::send_bye() {
+    auto core = core_.lock();
+    if (!core || !core->started || !dialog_) {
+        close(200, "Local hangup");
+        return;
+    }
+    auto bye = dialog_->make_request("BYE");
+    core->decorate(bye);
+    UdpEndpoint dest;
+    const Uri& hop = dialog_->next_hop();
+    if (make_endpoint(hop.host, hop.port ? hop.port : 5060, dest)) dest = remote_ep_;
+    if (state_ != State::terminated) state_ = State::terminating;
+    core->layer->send_request(std::move(bye), dest, [w = weak_from_this()](const Message& r) {
+        if (r.status() < 200) return;
+        if (auto s = w.lock()) s->close(200, "Local hangup");
+    });
+}
+
+void Session::on_invite_response(const Message& r) {
+    auto core = core_.lock();
+    if (!core) return;
+    auto self = shared_from_this();
+    const int code = r.status();
+    if (code < 200) {
+        got_provisional_ = true;
+        if (code > 100 && !r.to_tag().empty() && !dialog_) {
+            Dialog d;
+            if (!Dialog::from_uac(r, core->contact(), d)) dialog_ = d;
+        }
+        if (cancel_requested_ && state_ != State::terminating) {
+            send_cancel();
+            return;
+        }
+        if (state_ == State::calling && code > 100) state_ = State::early;
+        if (handlers_.on_progress) handlers_.on_progress(code, r.reason());
+        return;
+    }
+    if (code < 300) {
+        if (!ack_wire_.empty()) {
+            on_2xx_retransmission(r);
+            return;
+        }
+        // §13.2.2.4: the UAC core ACKs the 2xx itself, to the remote target.
+        Dialog d;
+        if (Dialog::from_uac(r, core->contact(), d)) {
+            close(502, "Invalid 2xx response");
+            return;
+        }
+        if (dialog_ && dialog_->remote_tag == d.remote_tag) {
+            dialog_->confirm(r, true);
+        } else {
+            dialog_ = d;
+        }
+        remote_sdp_ = r.body();
+        auto ack = dialog_->make_ack(invite_cseq_);
+        ack.add_front("Via", core->layer->via_value(core->layer->make_branch()));
+        core->decorate(ack);
+        ack_wire_ = ack.to_string();
+        const Uri& hop = dialog_->next_hop();
+        if (make_endpoint(hop.host, hop.port ? hop.port : 5060, ack_dest_)) ack_dest_ = remote_ep_;
+        (void)core->transport.send(ack_wire_, ack_dest_);
+        if (cancel_requested_) {
+            // CANCEL lost the race against the 2xx (§9.1): end the call with a BYE.
+            state_ = State::confirmed;
+            send_bye();
+            return;
+        }
+        state_ = State::confirmed;
+        if (handlers_.on_established) handlers_.on_established(remote_sdp_);
+        return;
+    }
+    if (state_ == State::terminated) return;
+    close(code, std::string(r.reason()));
+}
+
+void Session::on_2xx_retransmission(const Message&) {
+    auto core = core_.lock();
+    if (core && !ack_wire_.empty()) (void)core->transport.send(ack_wire_, ack_dest_);
+}
+
+void Session::on_ack(const Message& ack) {
+    if (state_ != State::accepted) return;
+    auto self = shared_from_this();
+    if (ok_timer_) ok_timer_->cancel();
+    if (ok_timeout_) ok_timeout_->cancel();
+    state_ = State::confirmed;
+    if (remote_sdp_.empty() && !ack.body().empty()) remote_sdp_ = ack.body();
+    if (handlers_.on_established) handlers_.on_established(remote_sdp_);
+    if (bye_after_ack_ && state_ == State::confirmed) send_bye();
+}
+
+void Session::on_bye(const std::shared_ptr<ServerTransaction>& txn, const Message& bye) {
+    auto core = core_.lock();
+    if (!core) return;
+    auto self = shared_from_this();
+    txn->respond(core->response(bye, 200, {}, {}));
+    // An unanswered INVITE ends with 487 (§15.1.2).
+    if (server_txn_ && (state_ == State::incoming || state_ == State::early))
+        server_txn_->respond(core->response(*request_, 487, {}, local_tag_));
+    close(200, "Remote hangup");
+}
+
+void Session::on_cancel() {
+    auto core = core_.lock();
+    if (!core || (state_ != State::incoming && state_ != State::early)) return;
+    server_txn_->respond(core->response(*request_, 487, {}, local_tag_));
+    close(487, "Cancelled by caller");
+}
+
+// ================================================================ UserAgent
+
+UserAgent::UserAgent(asio::io_context& io, UaConfig config)
+    : core_(std::make_shared<detail::UaCore>(io, std::move(config))) {}
+
+UserAgent::~UserAgent() {
+    stop();
+}
+
+std::error_code UserAgent::start() {
+    auto& c = *core_;
+    if (c.started) return Errc::already_open;
+    if (auto ec = c.transport.open(c.cfg.bind_address, c.cfg.port)) return ec;
+    TimerConfig t;
+    t.t1 = c.cfg.t1;
+    t.t2 = c.cfg.t2;
+    t.t4 = c.cfg.t4;
+    c.layer = std::make_unique<TransactionLayer>(c.io, c.transport, t);
+    c.layer->set_sent_by(c.host(), c.transport.local_port());
+    std::weak_ptr<detail::UaCore> w = core_;
+    c.layer->set_request_handler(
+        [w](const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
+            if (auto core = w.lock()) core->on_request(txn, req);
+        });
+    c.layer->set_unmatched_handler([w](const Message& m, const UdpEndpoint& from) {
+        if (auto core = w.lock()) core->on_unmatched(m, from);
+    });
+    c.started = true;
+    return {};
+}
+
+uint16_t UserAgent::port() const {
+    return core_->transport.local_port();
+}
+std::string UserAgent::contact() const {
+    return core_->contact();
+}
+const UaConfig& UserAgent::config() const {
+    return core_->cfg;
+}
+std::size_t UserAgent::session_count() const {
+    return core_->sessions.size();
+}
+TransactionLayer* UserAgent::transactions() {
+    return core_->layer.get();
+}
+
+void UserAgent::on_incoming(std::function<void(std::shared_ptr<Session>)> handler) {
+    core_->on_incoming = std::move(handler);
+}
+
+void UserAgent::stop() {
+    auto& c = *core_;
+    if (!c.started) return;
+    c.started = false;
+    auto sessions = std::move(c.sessions);
+    c.sessions.clear();
+    for (auto& [k, s] : sessions) {
+        s->state_ = Session::State::terminated;
+        s->handlers_ = {};
+        if (s->ok_timer_) s->ok_timer_->cancel();
+        if (s->ok_timeout_) s->ok_timeout_->cancel();
+    }
+    if (c.layer) c.layer->shutdown();
+    c.transport.close();
+}
+
+std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::string& to_aor,
+                                           std::string sdp_offer, SessionHandlers handlers) {
+    auto& c = *core_;
+    auto s = std::make_shared<Session>(core_, Session::Role::uac);
+    s->handlers_ = std::move(handlers);
+    s->local_sdp_ = sdp_offer;
+    UdpEndpoint dest;
+    std::error_code err;
+    if (!c.started) {
+        err = Errc::not_open;
+    } else if (make_endpoint(request_uri.host, request_uri.port ? request_uri.port : 5060, dest)) {
+        err = Errc::bad_address;  // only IP literals; no DNS in this layer
+    }
+    if (err) {
+        asio::post(c.io, [s, err] { s->close(503, err.message()); });
+        return s;
+    }
+    s->call_id_ = c.layer->random_token(20) + "@" + c.host();
+    s->local_tag_ = c.layer->random_token(10);
+    s->key_ = s->call_id_ + ";" + s->local_tag_;
+    s->remote_ep_ = dest;
+    s->invite_cseq_ = 1;
+
+    NameAddr from;
+    from.display = c.cfg.display_name;
+    from.uri = c.aor_uri;
+    if (from.uri.host.empty()) {
+        from.uri.scheme = "sip";
+        from.uri.host = c.host();
+    }
+    from.params.emplace_back("tag", s->local_tag_);
+    NameAddr to;
+    std::string to_value;
+    if (!parse_name_addr(to_aor, to)) {
+        to_value = to.to_string();
+        s->to_aor_ = canonical_aor(to.uri);
+    } else {
+        to_value = "<" + to_aor + ">";
+        s->to_aor_ = to_aor;
+    }
+    s->from_aor_ = canonical_aor(from.uri);
+    s->from_display_ = from.display;
+
+    auto inv = OutgoingMessage::request("INVITE", request_uri.to_string());
+    inv.add("Max-Forwards", "70");
+    inv.add("From", from.to_string());
+    inv.add("To", to_value);
+    inv.add("Call-ID", s->call_id_);
+    inv.add("CSeq", "1 INVITE");
+    inv.add("Contact", "<" + c.contact() + ">");
+    inv.add("Allow", std::string(kAllow));
+    c.decorate(inv);
+    if (!sdp_offer.empty()) inv.set_body(std::move(sdp_offer), "application/sdp");
+    c.sessions[s->key_] = s;
+    std::weak_ptr<Session> w = s;
+    s->invite_txn_ = c.layer->send_request(std::move(inv), dest, [w](const Message& r) {
+        if (auto sp = w.lock()) sp->on_invite_response(r);
+    });
+    return s;
+}
+
+}  // namespace p2psip::sip
