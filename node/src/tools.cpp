@@ -229,11 +229,11 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
                 node.put_signed(overlay::aor_key(aor),
                                 overlay::make_binding_value(
                                     {aor, {pb->contact}, instance, me, now + pb->ttl, 1}),
-                                on_put);
+                                on_put, false);
                 if (pb->claim)
                     node.put_signed(overlay::aor_key(aor),
                                     overlay::make_claim_value({aor, me, now, now + pb->ttl}),
-                                    on_put);
+                                    on_put, false);
             });
         };
     });

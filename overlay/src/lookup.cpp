@@ -43,6 +43,17 @@ struct LookupState {
     std::size_t ignored = 0;
     DhtAccess::TimerId timer = 0;
     bool finished = false;
+    std::chrono::milliseconds first_complete{-1};
+
+    void note_progress() {
+        if (first_complete.count() >= 0) return;
+        for (const auto& [key, b] : bindings)
+            if (claims.count(key.first) && b.expires > now && !b.contacts.empty()) {
+                first_complete = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - started);
+                return;
+            }
+    }
 
     void add(const dht::Value& v) {
         DecodedRecord rec;
@@ -72,6 +83,7 @@ struct LookupState {
         LookupResult result;
         result.aor = aor;
         result.ignored = ignored;
+        result.first_complete = first_complete;
         result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - started);
         std::vector<Claim> all;
@@ -116,6 +128,7 @@ void lookup(DhtAccess& dht, std::string aor, LookupOptions options,
         [state](const DhtAccess::Values& values) {
             if (state->finished) return false;
             for (const auto& v : values) state->add(*v);
+            state->note_progress();
             return true;
         },
         [state, &dht](bool) { state->finish(dht, false); });

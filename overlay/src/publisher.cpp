@@ -98,8 +98,10 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
         if (done) done(pending->ok ? std::error_code{} : make_error_code(errc::dht_failure));
     };
     const auto key = aor_key(config_.aor);
-    dht_.put_signed(key, make_claim_value(claim), on_put);
-    dht_.put_signed(key, make_binding_value(binding), on_put);
+    // Permanent: OpenDHT keeps both announced to the nodes closest to the key as the
+    // overlay changes; this refresh only renews `expires` and `seq`.
+    dht_.put_signed(key, make_claim_value(claim), on_put, true);
+    dht_.put_signed(key, make_binding_value(binding), on_put, true);
 }
 
 void BindingPublisher::schedule_refresh() {
@@ -122,10 +124,14 @@ void BindingPublisher::withdraw(std::function<void()> done) {
     }
     const auto me = dht_.identity().second->getId();
     Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), ++seq_};
-    dht_.put_signed(aor_key(config_.aor), make_binding_value(binding),
-                    [done = std::move(done)](bool) {
-                        if (done) done();
-                    });
+    const auto key = aor_key(config_.aor);
+    dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
+    dht_.put_signed(
+        key, make_binding_value(binding),
+        [done = std::move(done)](bool) {
+            if (done) done();
+        },
+        false);
 }
 
 }  // namespace p2psip::overlay

@@ -85,16 +85,23 @@ std::size_t RunnerDht::good_nodes() const {
     return running_ ? runner_.getNodesStats(AF_INET).good_nodes : 0;
 }
 
+void RunnerDht::cancel_put(const dht::InfoHash& key, dht::Value::Id id) {
+    if (running_) runner_.cancelPut(key, id);
+}
+
 void RunnerDht::put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
-                           std::function<void(bool)> done) {
+                           std::function<void(bool)> done, bool permanent) {
     auto alive = alive_;
-    runner_.putSigned(key, std::move(value), [this, alive, done = std::move(done)](bool ok) {
-        // OpenDHT's thread: only post, and only while we exist.
-        if (!done || !*alive) return;
-        asio::post(io_, [alive, done, ok] {
-            if (*alive) done(ok);
-        });
-    });
+    runner_.putSigned(
+        key, std::move(value),
+        [this, alive, done = std::move(done)](bool ok) {
+            // OpenDHT's thread: only post, and only while we exist.
+            if (!done || !*alive) return;
+            asio::post(io_, [alive, done, ok] {
+                if (*alive) done(ok);
+            });
+        },
+        permanent);
 }
 
 void RunnerDht::get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,

@@ -24,7 +24,7 @@ std::pair<std::error_code, LookupResult> find(test::Overlay& o, RunnerDht& from,
 void put(test::Overlay& o, RunnerDht& node, const std::shared_ptr<dht::Value>& v,
          const std::string& aor) {
     bool done = false;
-    node.put_signed(aor_key(aor), v, [&](bool) { done = true; });
+    node.put_signed(aor_key(aor), v, [&](bool) { done = true; }, false);
     ASSERT_TRUE(test::run_until(o.io, [&] { return done; }));
 }
 }  // namespace

@@ -42,7 +42,8 @@ TEST(RunnerDht, SignedPutIsVisibleToAnotherNodeAndCallbacksRunOnIoThread) {
                                      EXPECT_EQ(std::this_thread::get_id(), io_thread);
                                      put_done = true;
                                      put_ok = ok;
-                                 });
+                                 },
+                                 false);
     ASSERT_TRUE(test::run_until(overlay.io, [&] { return put_done; }));
     EXPECT_TRUE(put_ok);
 

@@ -22,9 +22,12 @@ class DhtAccess {
 
     virtual ~DhtAccess() = default;
 
-    // Signs `value` with this node's key and stores it under `key`.
+    // Signs `value` with this node's key and stores it under `key`. A permanent put is
+    // re-announced by OpenDHT to whichever nodes are closest to `key` as the overlay
+    // changes, until cancel_put; a later put with the same value id replaces it.
     virtual void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
-                            std::function<void(bool ok)> done) = 0;
+                            std::function<void(bool ok)> done, bool permanent) = 0;
+    virtual void cancel_put(const dht::InfoHash& key, dht::Value::Id id) = 0;
     // Values whose signature failed are already dropped by SecureDht.
     virtual void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
                      std::function<void(bool ok)> done) = 0;

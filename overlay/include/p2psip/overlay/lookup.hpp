@@ -17,6 +17,10 @@ struct LookupResult {
     std::vector<Binding> bindings;  // live bindings signed by the owner, one per instance
     std::size_t ignored = 0;        // values dropped: bad record, foreign signer, expired
     std::chrono::milliseconds elapsed{0};
+    // When a claim and a live binding from one key were first both in hand (-1: never).
+    // A lookup that stopped there would have been this fast; it waits for the whole
+    // DHT answer instead so that a conflicting claim is not missed (protocol.md §4).
+    std::chrono::milliseconds first_complete{-1};
 };
 
 struct LookupOptions {

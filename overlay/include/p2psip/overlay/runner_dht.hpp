@@ -43,7 +43,8 @@ class RunnerDht final : public DhtAccess {
     std::size_t good_nodes() const;  // IPv4 routing-table nodes that answered recently
 
     void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
-                    std::function<void(bool)> done) override;
+                    std::function<void(bool)> done, bool permanent) override;
+    void cancel_put(const dht::InfoHash& key, dht::Value::Id id) override;
     void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
              std::function<void(bool)> done) override;
     const dht::crypto::Identity& identity() const override { return identity_.dht; }

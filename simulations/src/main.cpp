@@ -1,0 +1,207 @@
+// p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--out DIR]
+// (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv
+// (deterministic for a scenario and seed), perf.json (wall-clock figures) and PNG plots.
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "identity_pool.hpp"
+#include "scenario.hpp"
+#include "simulator.hpp"
+#include "virtual_clock.hpp"
+
+namespace fs = std::filesystem;
+using namespace p2psip::sim;
+
+namespace {
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
+    return v[std::min(v.size(), std::max<std::size_t>(rank, 1)) - 1];
+}
+
+long peak_rss_kib() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    return 0;
+}
+
+void write_plots(const fs::path& out, const std::string& name) {
+    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        std::fprintf(stderr, "gnuplot not found: no PNG plots (apt-get install gnuplot-nox)\n");
+        return;
+    }
+    const auto script = out / "plots.gp";
+    std::ofstream gp(script);
+    gp << "set terminal pngcairo size 900,500 noenhanced\nset datafile separator ','\n"
+          "set key autotitle columnhead\nset grid\n"
+       << "set output '" << (out / "success.png").string() << "'\n"
+       << "set title '" << name
+       << ": lookup success and online nodes'\n"
+          "set xlabel 'simulated time (s)'\nset ylabel 'success (%)'\nset y2label 'online nodes'\n"
+          "set ytics nomirror\nset y2tics\nset yrange [0:105]\n"
+       << "plot '" << (out / "timeseries.csv").string()
+       << "' using 1:(column(4)>0 ? 100*column(5)/column(4) : 1/0) with linespoints title 'success "
+          "%', '' "
+          "using 1:2 axes x1y2 with lines title 'online nodes'\n"
+       << "unset y2tics\nunset y2label\nset ytics mirror\nset autoscale y\n"
+       << "set output '" << (out / "latency_cdf.png").string() << "'\n"
+       << "set title '" << name
+       << ": lookup latency CDF'\nset xlabel 'lookup latency (ms)'\n"
+          "set ylabel 'fraction of lookups'\nset yrange [0:1]\n"
+       << "plot '" << (out / "latency.csv").string() << "' using 1:2 with lines title 'CDF'\n"
+       << "set autoscale y\nset output '" << (out / "traffic.png").string() << "'\n"
+       << "set title '" << name
+       << ": traffic per online node'\nset xlabel 'simulated time (s)'\n"
+          "set ylabel 'messages per node per second'\n"
+       << "plot '" << (out / "timeseries.csv").string()
+       << "' using 1:7 with lines title 'msgs/node/s'\n";
+    gp.close();
+    if (std::system(("gnuplot '" + script.string() + "' 2>/dev/null").c_str()) != 0)
+        std::fprintf(stderr, "gnuplot failed; data is in %s\n", out.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"p2psip-sim: the p2psip overlay at scale, in virtual time"};
+    std::string scenario_path, out_dir = "sim-out";
+    std::optional<std::uint64_t> seed;
+    std::optional<std::uint32_t> nodes;
+    std::optional<double> duration;
+    bool quiet = false;
+    app.add_option("scenario", scenario_path, "scenario TOML file")
+        ->required()
+        ->check(CLI::ExistingFile);
+    app.add_option("--seed", seed, "override the scenario's seed");
+    app.add_option("--nodes", nodes, "override the number of nodes");
+    app.add_option("--duration", duration, "override the simulated seconds");
+    app.add_option("--out", out_dir, "output directory")->capture_default_str();
+    app.add_flag("--quiet", quiet, "no progress line");
+    CLI11_PARSE(app, argc, argv);
+
+    Scenario sc;
+    std::string error;
+    if (!load_scenario(scenario_path, sc, error)) {
+        std::fprintf(stderr, "p2psip-sim: %s\n", error.c_str());
+        return 1;
+    }
+    if (seed) sc.seed = *seed;
+    if (nodes) sc.nodes = *nodes;
+    if (duration) sc.duration_s = *duration;
+    if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
+
+    const double wall0 = real_seconds();
+    std::vector<dht::crypto::Identity> pool;
+    if (auto ec = make_identity_pool(sc.seed, std::min(sc.identity_pool, sc.nodes),
+                                     sc.identity_bits, pool)) {
+        std::fprintf(stderr, "p2psip-sim: identity pool: %s\n", ec.message().c_str());
+        return 1;
+    }
+    const double wall_pool = real_seconds() - wall0;
+
+    Simulator sim(sc, std::move(pool));
+    const double wall1 = real_seconds();
+    sim.run([&](double t, const Results& r, std::uint32_t online) {
+        if (quiet) return;
+        const auto done = r.successes + r.timeouts + r.not_found + r.wrong;
+        std::fprintf(
+            stderr, "\r[%s] t=%.0f/%.0fs online=%u lookups=%llu success=%.1f%% speed=%.1fx   ",
+            sc.name.c_str(), t, sc.duration_s, online, static_cast<unsigned long long>(r.lookups),
+            done ? 100.0 * static_cast<double>(r.successes) / static_cast<double>(done) : 0.0,
+            t / std::max(1e-9, real_seconds() - wall1));
+    });
+    const double wall_run = real_seconds() - wall1;
+    if (!quiet) std::fprintf(stderr, "\n");
+
+    const auto& r = sim.results();
+    fs::create_directories(out_dir);
+    const fs::path out(out_dir);
+    const auto finished = r.successes + r.timeouts + r.not_found + r.wrong;
+    const double success =
+        finished ? static_cast<double>(r.successes) / static_cast<double>(finished) : 0;
+    const double per_node_s = r.node_seconds > 0 ? 1.0 / r.node_seconds : 0;
+
+    std::ofstream(out / "summary.json") << fmt::format(
+        "{{\n  \"scenario\": \"{}\",\n  \"seed\": {},\n  \"nodes\": {},\n  \"simulated_s\": "
+        "{:.1f},\n"
+        "  \"median_rtt_ms\": {},\n  \"loss\": {},\n  \"nat_fraction\": {},\n  \"churn\": {},\n"
+        "  \"lookups\": {},\n  \"lookups_finished\": {},\n  \"successes\": {},\n  "
+        "\"success_rate\": {:.5f},\n"
+        "  \"timeouts\": {},\n  \"not_found\": {},\n  \"stale\": {},\n"
+        "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
+        "{:.1f}}},\n"
+        "  \"first_binding_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}}},\n"
+        "  \"hops\": null,\n"
+        "  \"messages_per_node_s\": {:.3f},\n  \"bytes_per_node_s\": {:.1f},\n"
+        "  \"joins\": {},\n  \"leaves\": {},\n  \"crashes\": {},\n  \"publishes\": {},\n  "
+        "\"publish_failures\": {}\n}}\n",
+        sc.name, sc.seed, sc.nodes, r.simulated_s, sc.median_rtt_ms, sc.loss, sc.nat_fraction,
+        sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
+        r.not_found, r.wrong, percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
+        percentile(r.latencies_ms, 0.99),
+        r.latencies_ms.empty()
+            ? 0.0
+            : std::accumulate(r.latencies_ms.begin(), r.latencies_ms.end(), 0.0) /
+                  static_cast<double>(r.latencies_ms.size()),
+        percentile(r.first_ms, 0.5), percentile(r.first_ms, 0.95), percentile(r.first_ms, 0.99),
+        static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s,
+        r.joins, r.leaves, r.crashes, r.publishes, r.publish_failures);
+
+    {
+        std::ofstream ts(out / "timeseries.csv");
+        ts << "t_s,online,interval_s,lookups,successes,p50_ms,msgs_per_node_s,bytes_per_node_s\n";
+        for (const auto& s : r.series) {
+            const double denom =
+                std::max(1.0, static_cast<double>(s.online) * sc.report_interval_s);
+            ts << fmt::format("{:.1f},{},{:.1f},{},{},{:.1f},{:.3f},{:.1f}\n", s.t_s, s.online,
+                              sc.report_interval_s, s.lookups, s.successes, s.p50_ms,
+                              static_cast<double>(s.messages) / denom,
+                              static_cast<double>(s.bytes) / denom);
+        }
+    }
+    {
+        auto lat = r.latencies_ms;
+        std::sort(lat.begin(), lat.end());
+        std::ofstream lc(out / "latency.csv");
+        lc << "latency_ms,cdf\n";
+        const std::size_t step = std::max<std::size_t>(1, lat.size() / 500);
+        for (std::size_t i = 0; i < lat.size(); i += step)
+            lc << fmt::format("{:.1f},{:.4f}\n", lat[i],
+                              static_cast<double>(i + 1) / static_cast<double>(lat.size()));
+        if (!lat.empty()) lc << fmt::format("{:.1f},1.0000\n", lat.back());
+    }
+    const long rss = peak_rss_kib();
+    std::ofstream(out / "perf.json") << fmt::format(
+        "{{\n  \"wall_s\": {:.2f},\n  \"identity_pool_s\": {:.2f},\n  \"speed_x_real_time\": "
+        "{:.2f},\n"
+        "  \"peak_rss_mib\": {:.1f},\n  \"rss_kib_per_node\": {:.1f}\n}}\n",
+        wall_run, wall_pool, sc.duration_s / std::max(1e-9, wall_run),
+        static_cast<double>(rss) / 1024.0, static_cast<double>(rss) / sc.nodes);
+    write_plots(out, sc.name);
+
+    std::printf(
+        "%s: %u nodes, %.0f s simulated in %.1f s wall (%.1fx real time), peak RSS %.0f MiB (%.0f "
+        "KiB/node)\n",
+        sc.name.c_str(), sc.nodes, sc.duration_s, wall_run,
+        sc.duration_s / std::max(1e-9, wall_run), static_cast<double>(rss) / 1024.0,
+        static_cast<double>(rss) / sc.nodes);
+    std::printf(
+        "lookups %llu, success %.2f%%, p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, %.2f msgs/node/s, "
+        "%.0f B/node/s\n",
+        static_cast<unsigned long long>(finished), 100 * success, percentile(r.latencies_ms, 0.5),
+        percentile(r.latencies_ms, 0.95), percentile(r.latencies_ms, 0.99),
+        static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s);
+    std::printf("results in %s\n", out.c_str());
+    return 0;
+}

@@ -1,0 +1,45 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace p2psip::sim {
+
+// One simulation run, read from a TOML file (docs/simulations.md lists every key).
+struct Scenario {
+    std::string name = "unnamed";
+    std::uint32_t nodes = 1000;
+    double duration_s = 600;    // simulated seconds
+    double join_period_s = 60;  // nodes join spread over this time
+    double warmup_s = 120;      // metrics start here
+    std::uint64_t seed = 1;
+
+    // network
+    double median_rtt_ms = 100;
+    double loss = 0;          // per-packet loss probability on every link
+    double nat_fraction = 0;  // nodes that drop unsolicited packets
+
+    // churn
+    bool churn = false;
+    std::string session_distribution = "exponential";  // or "weibull"
+    double median_session_s = 600;
+    double weibull_shape = 0.5;
+    double median_offline_s = 600;
+    double graceful_fraction = 0.5;  // leaves that withdraw first; the rest crash
+
+    // workload
+    double lookups_per_second = 10;
+    std::uint32_t binding_ttl_s = 600;
+    double lookup_timeout_s = 10;
+
+    // identities: a deterministic pool of RSA keys shared round-robin by the nodes
+    std::uint32_t identity_pool = 32;
+    std::uint32_t identity_bits = 1024;
+
+    double report_interval_s = 10;  // time-series resolution
+};
+
+// Reads `path`; on error returns false and sets `error` to "FILE:LINE: key 'K': problem".
+bool load_scenario(const std::filesystem::path& path, Scenario& out, std::string& error);
+
+}  // namespace p2psip::sim

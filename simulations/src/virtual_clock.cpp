@@ -1,0 +1,54 @@
+// Linked only into simulator executables: this file redefines three libstdc++ functions
+// for the whole process, including libopendht.so, which imports them.
+//  - steady_clock::now(): OpenDHT's scheduler, timeouts and value ages read it directly
+//    (also inside put/get/listen), so a virtual clock must be the clock itself.
+//  - system_clock::now(): record expiry and certificate times, on a fixed virtual date.
+//  - random_device: OpenDHT seeds its generators from it; seeded, runs repeat exactly.
+// Never link this into the phone.
+#include "virtual_clock.hpp"
+
+#include <time.h>
+
+#include <chrono>
+#include <random>
+
+namespace {
+std::int64_t g_now_ns = 1'000'000'000'000;  // start at 1000 s: OpenDHT subtracts from now
+std::mt19937_64 g_rd_engine{0x5eed};
+}  // namespace
+
+namespace p2psip::sim {
+void set_virtual_time_ns(std::int64_t ns) {
+    g_now_ns = ns;
+}
+std::int64_t virtual_time_ns() {
+    return g_now_ns;
+}
+void seed_random_device(std::uint64_t seed) {
+    g_rd_engine.seed(seed);
+}
+double real_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+}  // namespace p2psip::sim
+
+namespace std {
+namespace chrono {
+inline namespace _V2 {
+steady_clock::time_point steady_clock::now() noexcept {
+    return time_point(duration(g_now_ns));
+}
+system_clock::time_point system_clock::now() noexcept {
+    return time_point(std::chrono::duration_cast<system_clock::duration>(
+        std::chrono::seconds(p2psip::sim::virtual_epoch_unix) +
+        std::chrono::nanoseconds(g_now_ns)));
+}
+}  // namespace _V2
+}  // namespace chrono
+
+unsigned int random_device::_M_getval() {
+    return static_cast<unsigned int>(g_rd_engine());
+}
+}  // namespace std
