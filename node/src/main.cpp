@@ -10,6 +10,7 @@
 #include "log.hpp"
 #include "options.hpp"
 #include "phone.hpp"
+#include "sim_command.hpp"
 #include "tools.hpp"
 
 namespace {
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
     node->callback([&] { run = [&] { return run_node(options); }; });
 
     add_tool_commands(app, run);
+    add_sim_command(app, run);
 
     try {
         app.parse(argc, argv);
