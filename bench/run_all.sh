@@ -1,8 +1,43 @@
 #!/usr/bin/env bash
-# ./run bench: benchmarks, never part of the tests. Prints figures; docs/benchmarks.md
-# records the latest ones with this command.
+# ./run bench [WHAT...]: benchmarks, never part of the tests. WHAT is any of
+#   call     call setup through the DHT on loopback (seconds)
+#   sim      simulator: steady 1k and 10k nodes, churn and NAT at 10k (about an hour)
+#   sim-100k simulator: 100k nodes (hours, ~15 GiB)
+# Default: call sim. docs/benchmarks.md records the latest figures with these commands.
 set -euo pipefail
 BUILD=${1:?build dir}
+shift
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-echo "== call setup through the DHT on 127.0.0.1"
-bash "$HERE/call_setup.sh" "$BUILD/node/p2psip" "${CALLS:-10}"
+ROOT=$(cd "$HERE/.." && pwd)
+WHAT=("$@")
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(call sim)
+OUT=${P2PSIP_BENCH_OUT:-$ROOT/build/bench-results}
+mkdir -p "$OUT"
+
+sim_run() {  # scenario
+  local s=$1
+  echo "-- p2psip sim simulations/scenarios/$s.toml --out $OUT/$s"
+  "$BUILD/simulations/p2psip-sim" "$ROOT/simulations/scenarios/$s.toml" --out "$OUT/$s" --quiet
+  # Targets (issue: simulation harness): speed as a ratio to real time, the reference
+  # clock of the same run.
+  sed -n 's/.*"speed_x_real_time": \([0-9.]*\).*/   speed: \1x real time/p; s/.*"peak_rss_mib": \([0-9.]*\).*/   peak RSS: \1 MiB/p' "$OUT/$s/perf.json"
+}
+
+for w in "${WHAT[@]}"; do
+  case "$w" in
+    call)
+      echo "== call setup through the DHT on 127.0.0.1"
+      bash "$HERE/call_setup.sh" "$BUILD/node/p2psip" "${CALLS:-10}"
+      ;;
+    sim)
+      echo "== simulator (targets: 10k >= 20x real time; lookup p50 <= 300 ms, p99 <= 1 s at 10k;"
+      echo "   success >= 99.5 % at 10 min sessions, >= 95 % at 1.4 min)"
+      for s in steady-1k steady-10k churn-10min churn-1.4min nat-30; do sim_run "$s"; done
+      ;;
+    sim-100k)
+      echo "== simulator at 100k nodes (target: >= 1x real time within 15 GiB)"
+      sim_run steady-100k
+      ;;
+    *) echo "unknown benchmark: $w" >&2; exit 2 ;;
+  esac
+done
