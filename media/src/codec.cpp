@@ -83,6 +83,7 @@ namespace {
 
 constexpr CodecInfo kOpusInfo{"opus", 48000, 2, -1, "minptime=10;useinbandfec=1", 960};
 constexpr CodecInfo kPcmuInfo{"PCMU", 8000, 1, 0, "", 160};
+constexpr CodecInfo kPcmaInfo{"PCMA", 8000, 1, 8, "", 160};
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -150,9 +151,11 @@ class OpusDec final : public AudioDecoder {
     OpusDecoder* dec_;
 };
 
-class PcmuEnc final : public AudioEncoder {
+// G.711 at 8 kHz behind the 48 kHz interface; Info and the companding law are the parameters.
+template <const CodecInfo& Info, uint8_t (*Compress)(int16_t) noexcept>
+class G711Enc final : public AudioEncoder {
   public:
-    const CodecInfo& info() const override { return kPcmuInfo; }
+    const CodecInfo& info() const override { return Info; }
     std::error_code encode(std::span<const int16_t> pcm, std::span<uint8_t> out,
                            size_t& written) override {
         if (pcm.size() != kFrameSamples) return errc::invalid_argument;
@@ -160,7 +163,7 @@ class PcmuEnc final : public AudioEncoder {
         if (out.size() < n) return errc::buffer_too_small;
         std::array<int16_t, n> narrow;
         down_.process(pcm, narrow);
-        for (size_t i = 0; i < n; ++i) out[i] = linear_to_ulaw(narrow[i]);
+        for (size_t i = 0; i < n; ++i) out[i] = Compress(narrow[i]);
         written = n;
         return {};
     }
@@ -169,9 +172,10 @@ class PcmuEnc final : public AudioEncoder {
     detail::Decimator6 down_;
 };
 
-class PcmuDec final : public AudioDecoder {
+template <const CodecInfo& Info, int16_t (*Expand)(uint8_t) noexcept>
+class G711Dec final : public AudioDecoder {
   public:
-    const CodecInfo& info() const override { return kPcmuInfo; }
+    const CodecInfo& info() const override { return Info; }
     std::error_code decode(std::span<const uint8_t> payload, std::span<int16_t> pcm,
                            size_t& samples) override {
         if (payload.empty() || payload.size() > detail::Interpolator6::kMaxIn)
@@ -179,7 +183,7 @@ class PcmuDec final : public AudioDecoder {
         const size_t outs = payload.size() * detail::kResampleFactor;
         if (pcm.size() < outs) return errc::buffer_too_small;
         std::array<int16_t, detail::Interpolator6::kMaxIn> narrow;
-        for (size_t i = 0; i < payload.size(); ++i) narrow[i] = ulaw_to_linear(payload[i]);
+        for (size_t i = 0; i < payload.size(); ++i) narrow[i] = Expand(payload[i]);
         up_.process(std::span(narrow).first(payload.size()), pcm);
         // Keep the most recent 20 ms for concealment.
         const size_t keep = std::min(outs, kFrameSamples);
@@ -211,6 +215,11 @@ class PcmuDec final : public AudioDecoder {
     int lost_in_row_ = 0;
 };
 
+using PcmuEnc = G711Enc<kPcmuInfo, linear_to_ulaw>;
+using PcmuDec = G711Dec<kPcmuInfo, ulaw_to_linear>;
+using PcmaEnc = G711Enc<kPcmaInfo, linear_to_alaw>;
+using PcmaDec = G711Dec<kPcmaInfo, alaw_to_linear>;
+
 }  // namespace
 
 std::optional<CodecInfo> find_codec(std::string_view name) {
@@ -218,7 +227,7 @@ std::optional<CodecInfo> find_codec(std::string_view name) {
     const size_t slash = name.find('/');
     const std::string_view base = name.substr(0, slash);
     std::string_view rest = slash == std::string_view::npos ? "" : name.substr(slash + 1);
-    for (const CodecInfo* info : {&kOpusInfo, &kPcmuInfo}) {
+    for (const CodecInfo* info : {&kOpusInfo, &kPcmuInfo, &kPcmaInfo}) {
         if (!iequals(base, info->name)) continue;
         if (rest.empty()) return *info;
         const std::string full = rtpmap_string(*info);
@@ -272,6 +281,12 @@ std::unique_ptr<AudioEncoder> make_pcmu_encoder() {
 std::unique_ptr<AudioDecoder> make_pcmu_decoder() {
     return std::make_unique<PcmuDec>();
 }
+std::unique_ptr<AudioEncoder> make_pcma_encoder() {
+    return std::make_unique<PcmaEnc>();
+}
+std::unique_ptr<AudioDecoder> make_pcma_decoder() {
+    return std::make_unique<PcmaDec>();
+}
 
 std::unique_ptr<AudioEncoder> make_encoder(std::string_view name, std::error_code& ec) {
     const auto info = find_codec(name);
@@ -281,7 +296,7 @@ std::unique_ptr<AudioEncoder> make_encoder(std::string_view name, std::error_cod
     }
     if (info->name == kOpusInfo.name) return make_opus_encoder(OpusOptions{}, ec);
     ec.clear();
-    return make_pcmu_encoder();
+    return info->name == kPcmaInfo.name ? make_pcma_encoder() : make_pcmu_encoder();
 }
 
 std::unique_ptr<AudioDecoder> make_decoder(std::string_view name, std::error_code& ec) {
@@ -292,7 +307,7 @@ std::unique_ptr<AudioDecoder> make_decoder(std::string_view name, std::error_cod
     }
     if (info->name == kOpusInfo.name) return make_opus_decoder(ec);
     ec.clear();
-    return make_pcmu_decoder();
+    return info->name == kPcmaInfo.name ? make_pcma_decoder() : make_pcmu_decoder();
 }
 
 // ITU-T G.711 µ-law: bias 0x84, 8 segments, sign bit, all bits inverted on the wire.
@@ -317,6 +332,33 @@ int16_t ulaw_to_linear(uint8_t code) noexcept {
     const int mantissa = u & 0x0f;
     const int magnitude = (((mantissa << 3) + kBias) << exponent) - kBias;
     return static_cast<int16_t>((u & 0x80) ? -magnitude : magnitude);
+}
+
+// ITU-T G.711 A-law: 13-bit magnitude, segment 0 and 1 share a step of 2, each further segment
+// doubles it; the sign bit is 1 for positive values and the even bits are inverted (XOR 0x55).
+uint8_t linear_to_alaw(int16_t sample) noexcept {
+    int s = sample >> 3;  // 13 bits
+    uint8_t mask = 0xd5;  // positive: sign bit set, then the even-bit inversion
+    if (s < 0) {
+        s = -s - 1;  // one's complement keeps the two halves symmetric
+        mask = 0x55;
+    }
+    int segment = 0;
+    while (segment < 8 && s >= (0x20 << segment)) ++segment;  // segment ends 31, 63, ...
+    if (segment >= 8) return static_cast<uint8_t>(0x7f ^ mask);
+    const int mantissa = segment == 0 ? (s >> 1) & 0x0f : (s >> segment) & 0x0f;
+    return static_cast<uint8_t>(((segment << 4) | mantissa) ^ mask);
+}
+
+int16_t alaw_to_linear(uint8_t code) noexcept {
+    const int a = code ^ 0x55;
+    const int segment = (a >> 4) & 0x07;
+    const int mantissa = a & 0x0f;
+    // Decode to the middle of the quantisation interval.
+    const int magnitude =
+        segment == 0 ? (mantissa << 1) + 1 : ((mantissa << 1) + 33) << (segment - 1);
+    const int linear = magnitude << 3;
+    return static_cast<int16_t>((a & 0x80) ? linear : -linear);
 }
 
 }  // namespace p2psip::media

@@ -46,6 +46,12 @@ class MediaCategory final : public std::error_category {
                 return "already started";
             case errc::not_an_audio_signal:
                 return "no audio signal";
+            case errc::not_running:
+                return "media session not running";
+            case errc::dtmf_not_negotiated:
+                return "no telephone-event payload type negotiated";
+            case errc::queue_full:
+                return "DTMF queue full";
         }
         return "unknown media error";
     }

@@ -1,6 +1,7 @@
 #include "p2psip/media/jitter_buffer.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "p2psip/media/rtp.hpp"
@@ -8,12 +9,24 @@
 namespace p2psip::media {
 
 namespace {
+
+constexpr int64_t kFrameUs = 20'000;
+constexpr double kFrameMsD = 20.0;
+// The base follows a sender whose clock runs up to 250 ppm fast (5 us per 20 ms packet).
+constexpr int64_t kBaseCreepUs = 5;
+// Per packet: a half-life of 250 packets (5 s) once the delay variation calms down.
+constexpr double kPeakDecay = 0.99723;
+constexpr double kMarginMs = 10.0;
+constexpr double kShrinkAboveMs = 25.0;
+constexpr uint32_t kMinFramesBetweenDrops = 25;
+
 size_t round_pow2(size_t n) {
     n = std::clamp<size_t>(n, 4, 32768);
     size_t p = 1;
     while (p < n) p <<= 1;
     return p;
 }
+
 }  // namespace
 
 JitterBuffer::JitterBuffer(JitterBufferConfig config)
@@ -25,6 +38,10 @@ JitterBuffer::JitterBuffer(JitterBufferConfig config)
     config_.max_payload = std::clamp<size_t>(config.max_payload, 1, 65535);
     config_.target_delay_frames =
         std::min<uint32_t>(config_.target_delay_frames, static_cast<uint32_t>(mask_));
+    // The delay cannot exceed what the slots hold (one slot is the frame being played).
+    config_.max_delay_ms = std::min<uint32_t>(config_.max_delay_ms,
+                                              static_cast<uint32_t>(mask_ - 1) * kFrameMsD);
+    config_.min_delay_ms = std::min(config_.min_delay_ms, config_.max_delay_ms);
 }
 
 void JitterBuffer::clear_slot(size_t index) {
@@ -38,6 +55,15 @@ void JitterBuffer::reset() {
     for (size_t i = 0; i < slots_.size(); ++i) clear_slot(i);
     state_ = State::idle;
     missing_in_row_ = 0;
+    have_base_ = false;  // a new talkspurt may come with a different offset
+}
+
+double JitterBuffer::target_ms() const {
+    const double initial = config_.target_delay_frames * kFrameMsD;
+    if (!config_.adaptive) return initial;
+    const double t = measured_ ? peak_ms_ + kMarginMs : initial;
+    return std::clamp(t, static_cast<double>(config_.min_delay_ms),
+                      static_cast<double>(config_.max_delay_ms));
 }
 
 void JitterBuffer::start(uint16_t sequence) {
@@ -45,26 +71,61 @@ void JitterBuffer::start(uint16_t sequence) {
     state_ = State::priming;
     playout_ = sequence;
     highest_ = sequence;
-    prime_left_ = config_.target_delay_frames;
+    playout_k_ = 0;
+    highest_k_ = 0;
+    if (config_.adaptive && !measured_) {
+        // Start from the configured delay and let the decay bring it down if the path is calm.
+        peak_ms_ = std::max(0.0, config_.target_delay_frames * kFrameMsD - kMarginMs);
+        measured_ = true;
+    }
+    prime_left_ = config_.adaptive
+                      ? static_cast<uint32_t>(std::ceil(target_ms() / kFrameMsD))
+                      : config_.target_delay_frames;
+}
+
+void JitterBuffer::observe_arrival(int64_t k, int64_t arrival_us) {
+    const int64_t d = arrival_us - k * kFrameUs;
+    if (!have_base_ || d < base_us_) {
+        base_us_ = d;
+        have_base_ = true;
+    } else {
+        base_us_ = std::min(base_us_ + kBaseCreepUs, d);
+    }
+    const double r = std::min(static_cast<double>(d - base_us_) / 1000.0,
+                              static_cast<double>(config_.max_delay_ms));
+    peak_ms_ = std::max(r, peak_ms_ * kPeakDecay);
 }
 
 JitterPush JitterBuffer::push(uint16_t sequence, uint32_t timestamp,
                               std::span<const uint8_t> payload) {
+    return push(sequence, timestamp, payload, virtual_now_us_);
+}
+
+JitterPush JitterBuffer::push(uint16_t sequence, uint32_t timestamp,
+                              std::span<const uint8_t> payload, int64_t arrival_us) {
     if (payload.size() > config_.max_payload) return JitterPush::too_large;
     JitterPush result = JitterPush::accepted;
+    int64_t k = 0;
     if (state_ == State::idle) {
         start(sequence);
     } else {
+        k = highest_k_ + static_cast<int16_t>(static_cast<uint16_t>(sequence - highest_));
         const auto ahead = static_cast<int16_t>(static_cast<uint16_t>(sequence - playout_));
         if (ahead < 0) {
             // While priming nothing has been played: an earlier packet may still move the start
             // back, as long as everything buffered still fits.
             const auto span = static_cast<uint16_t>(highest_ - sequence);
-            if (state_ != State::priming || span > mask_) return JitterPush::late;
+            if (state_ != State::priming || span > mask_) {
+                // Too late to play, but its lateness is exactly what the target must cover.
+                if (span <= mask_) observe_arrival(k, arrival_us);
+                return JitterPush::late;
+            }
             playout_ = sequence;
+            playout_k_ = k;
         } else if (static_cast<size_t>(ahead) > mask_) {
             // Far beyond the window (long outage or a sequence jump): restart from here.
             start(sequence);
+            k = 0;
             result = JitterPush::resynced;
         }
     }
@@ -77,21 +138,62 @@ JitterPush JitterBuffer::push(uint16_t sequence, uint32_t timestamp,
     slot.timestamp = timestamp;
     slot.size = static_cast<uint16_t>(payload.size());
     if (!payload.empty()) std::memcpy(storage(index).data(), payload.data(), payload.size());
-    if (seq_before(highest_, sequence)) highest_ = sequence;
+    if (seq_before(highest_, sequence)) {
+        highest_ = sequence;
+        highest_k_ = k;
+    }
+    observe_arrival(k, arrival_us);
     return result;
 }
 
 JitterFrame JitterBuffer::pop() {
+    const JitterFrame f = pop(virtual_now_us_);
+    virtual_now_us_ += kFrameUs;
+    return f;
+}
+
+JitterFrame JitterBuffer::pop(int64_t now_us) {
     JitterFrame frame;
     if (state_ == State::idle) return frame;
     if (state_ == State::priming) {
-        // Fixed delay: hold the first packet back for target_delay_frames ticks.
+        // Hold the first packet back for the initial delay.
         if (prime_left_ > 0) {
             --prime_left_;
             return frame;
         }
         state_ = State::playing;
+        frames_since_drop_ = 0;
     }
+    double delay_ms =
+        have_base_ ? static_cast<double>(now_us - (base_us_ + playout_k_ * kFrameUs)) / 1000.0
+                   : 0.0;
+    if (frames_since_drop_ < 2 * kMinFramesBetweenDrops) ++frames_since_drop_;
+    if (config_.adaptive && have_base_) {
+        const double target = target_ms();
+        if (delay_ms < target) {
+            // Grow at once: one concealment frame now, the same sequence number next tick.
+            ++stats_.frames_inserted;
+            stats_.delay_ms = delay_ms;
+            frame.kind = JitterFrame::Kind::inserted;
+            frame.sequence = playout_;
+            return frame;
+        }
+        const size_t index = playout_ & mask_;
+        const bool present = slots_[index].used && slots_[index].sequence == playout_;
+        // Shrink slowly: skip one frame, preferably a missing one (nothing is lost then); a
+        // present one only after waiting another interval for a missing one.
+        if (delay_ms > target + kShrinkAboveMs &&
+            frames_since_drop_ >= (present ? 2 : 1) * kMinFramesBetweenDrops) {
+            if (present) clear_slot(index);
+            ++playout_;
+            ++playout_k_;
+            delay_ms -= kFrameMsD;
+            frames_since_drop_ = 0;
+            ++stats_.frames_dropped;
+        }
+    }
+    stats_.delay_ms = delay_ms;
+
     const size_t index = playout_ & mask_;
     Slot& slot = slots_[index];
     frame.sequence = playout_;
@@ -101,6 +203,8 @@ JitterFrame JitterBuffer::pop() {
         frame.payload = storage(index).first(slot.size);
         clear_slot(index);  // the bytes stay readable until the next push()
         missing_in_row_ = 0;
+        delay_sum_ms_ += delay_ms;
+        ++delay_frames_;
     } else {
         if (slot.used) clear_slot(index);  // stale entry from an older cycle
         if (count_ != 0) {
@@ -116,7 +220,16 @@ JitterFrame JitterBuffer::pop() {
         if (n.used && n.sequence == next) frame.next_payload = storage(next & mask_).first(n.size);
     }
     ++playout_;
+    ++playout_k_;
     return frame;
+}
+
+JitterStats JitterBuffer::stats() const {
+    JitterStats s = stats_;
+    s.mean_delay_ms = delay_frames_ ? delay_sum_ms_ / static_cast<double>(delay_frames_) : 0.0;
+    s.target_ms = target_ms();
+    s.peak_jitter_ms = peak_ms_;
+    return s;
 }
 
 }  // namespace p2psip::media

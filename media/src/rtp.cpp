@@ -2,29 +2,14 @@
 
 #include <cstring>
 
+#include "byte_order.hpp"
 #include "p2psip/media/error.hpp"
 
 namespace p2psip::media {
-namespace {
-
-uint16_t load16(const uint8_t* p) {
-    return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-uint32_t load32(const uint8_t* p) {
-    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-void store16(uint8_t* p, uint16_t v) {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
-void store32(uint8_t* p, uint32_t v) {
-    p[0] = static_cast<uint8_t>(v >> 24);
-    p[1] = static_cast<uint8_t>(v >> 16);
-    p[2] = static_cast<uint8_t>(v >> 8);
-    p[3] = static_cast<uint8_t>(v);
-}
-
-}  // namespace
+using detail::load16;
+using detail::load32;
+using detail::store16;
+using detail::store32;
 
 std::error_code parse_rtp(std::span<const uint8_t> packet, RtpHeader& out) {
     if (packet.size() < kRtpHeaderSize) return errc::malformed_packet;

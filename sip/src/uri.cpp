@@ -23,6 +23,11 @@ bool is_header_char(char c) {
     return is_unreserved(c) || c == '%' || (c != 0 && std::strchr("[]/?:+$", c) != nullptr);
 }
 
+// uric = reserved / unreserved / escaped (RFC 3261 §25.1), for other schemes' opaque part.
+bool is_uric(char c) {
+    return is_unreserved(c) || c == '%' || (c != 0 && std::strchr(";/?:@&=+$,", c) != nullptr);
+}
+
 bool valid_escapes(std::string_view s) {
     std::string tmp;
     return unescape(s, tmp);
@@ -56,8 +61,16 @@ std::error_code parse_uri(std::string_view s, Uri& out) {
     for (char c : scheme)
         if (!is_alnum(c) && c != '+' && c != '-' && c != '.') return Errc::bad_uri;
     out.scheme = to_lower(scheme);
-    if (out.scheme != "sip" && out.scheme != "sips") return Errc::unsupported_scheme;
     s.remove_prefix(colon + 1);
+    if (!out.is_sip()) {
+        // absoluteURI = scheme ":" ( hier-part / opaque-part ) (RFC 3261 §25.1)
+        if (s.empty()) return Errc::bad_uri;
+        for (char c : s)
+            if (!is_uric(c)) return Errc::bad_uri;
+        if (!valid_escapes(s)) return Errc::bad_escape;
+        out.opaque = s;
+        return Errc::unsupported_scheme;
+    }
 
     // userinfo: the longest prefix of user/password characters followed by '@'.
     std::size_t i = 0;
@@ -164,6 +177,7 @@ std::string Uri::host_port() const {
 
 std::string Uri::to_string() const {
     std::string r = scheme + ":";
+    if (!is_sip()) return r + opaque;
     if (!user.empty()) {
         r += user;
         if (!password.empty()) r += ":" + password;
@@ -192,6 +206,7 @@ std::optional<std::string> Uri::param(std::string_view name) const {
 std::string canonical_aor(const Uri& uri) {
     static const char* hex = "0123456789ABCDEF";
     std::string r = uri.scheme + ":";
+    if (!uri.is_sip()) return r + uri.opaque;
     if (!uri.user.empty()) {
         std::string user;
         if (!unescape(uri.user, user)) user = uri.user;
@@ -247,6 +262,7 @@ std::error_code parse_name_addr(std::string_view s, NameAddr& out) {
     s = trim(s);
     if (s.empty()) return Errc::bad_name_addr;
     std::string_view rest;
+    std::error_code uri_ec;
     if (s.front() == '"' || s.find('<') != std::string_view::npos) {
         // name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
         if (s.front() == '"') {
@@ -279,7 +295,8 @@ std::error_code parse_name_addr(std::string_view s, NameAddr& out) {
         }
         auto gt = s.find('>');
         if (gt == std::string_view::npos) return Errc::bad_name_addr;
-        if (auto ec = parse_uri(s.substr(1, gt - 1), out.uri)) return ec;
+        uri_ec = parse_uri(s.substr(1, gt - 1), out.uri);
+        if (uri_ec && uri_ec != Errc::unsupported_scheme) return uri_ec;
         rest = s.substr(gt + 1);
     } else {
         // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10).
@@ -288,13 +305,14 @@ std::error_code parse_name_addr(std::string_view s, NameAddr& out) {
         std::string_view u = s.substr(0, semi);
         if (u.find('?') != std::string_view::npos || u.find(',') != std::string_view::npos)
             return Errc::bad_name_addr;
-        if (auto ec = parse_uri(trim(u), out.uri)) return ec;
+        uri_ec = parse_uri(trim(u), out.uri);
+        if (uri_ec && uri_ec != Errc::unsupported_scheme) return uri_ec;
         rest = semi == std::string_view::npos ? std::string_view{} : s.substr(semi);
     }
     ParamViews pv;
     if (!parse_params(rest, pv)) return Errc::bad_name_addr;
     for (auto& [n, v] : pv) out.params.emplace_back(std::string(n), std::string(v));
-    return {};
+    return uri_ec;
 }
 
 }  // namespace p2psip::sip

@@ -92,6 +92,75 @@ TEST(Codec, PcmuKeepsTone) {
     EXPECT_NEAR(r.rms, 0.4 / std::sqrt(2.0), 0.05);
 }
 
+TEST(Codec, PcmaKeepsTone) {
+    auto pcma = find_codec("pcma/8000");
+    ASSERT_TRUE(pcma);
+    EXPECT_EQ(pcma->name, "PCMA");
+    EXPECT_EQ(pcma->static_payload_type, 8);  // RFC 3551 §6
+    EXPECT_EQ(pcma->clock_rate, 8000u);
+    EXPECT_EQ(pcma->timestamp_step, 160u);
+    EXPECT_EQ(rtpmap_string(*pcma), "PCMA/8000");
+    EXPECT_FALSE(find_codec("PCMA/16000"));
+
+    std::error_code ec;
+    auto enc = make_encoder("PCMA", ec);
+    ASSERT_TRUE(enc);
+    auto dec = make_decoder("PCMA", ec);
+    ASSERT_TRUE(dec);
+    EXPECT_EQ(enc->info().name, "PCMA");
+    EXPECT_EQ(dec->info().name, "PCMA");
+    size_t max_payload = 0;
+    const auto pcm = round_trip(*enc, *dec, 100, &max_payload);
+    EXPECT_EQ(max_payload, 160u);
+    const auto r = analyze_tone(std::span(pcm).subspan(4800), kSampleRate, 440.0);
+    EXPECT_NEAR(r.peak_hz, 440.0, 5.0);
+    EXPECT_GT(r.snr_db, 20.0);
+    EXPECT_NEAR(r.rms, 0.4 / std::sqrt(2.0), 0.05);
+
+    // Same input, different law: the payloads differ from PCMU's.
+    auto ulaw = make_pcmu_encoder();
+    std::array<int16_t, kFrameSamples> frame{};
+    ToneSource(440.0, 0.4).read(frame);
+    std::array<uint8_t, 160> a{}, u{};
+    size_t na = 0, nu = 0;
+    ASSERT_FALSE(make_pcma_encoder()->encode(frame, a, na));
+    ASSERT_FALSE(ulaw->encode(frame, u, nu));
+    EXPECT_NE(a, u);
+}
+
+TEST(Codec, AlawTable) {
+    // ITU-T G.711 Table 1/2: the even bits are inverted, positive values have the sign bit set.
+    EXPECT_EQ(linear_to_alaw(0), 0xd5);
+    EXPECT_EQ(linear_to_alaw(-1), 0x55);
+    EXPECT_EQ(alaw_to_linear(0xd5), 8);
+    EXPECT_EQ(alaw_to_linear(0x55), -8);
+    EXPECT_EQ(linear_to_alaw(32767), 0xaa);
+    EXPECT_EQ(linear_to_alaw(-32768), 0x2a);
+    EXPECT_EQ(alaw_to_linear(0xaa), 32256);
+    EXPECT_EQ(alaw_to_linear(0x2a), -32256);
+    // Segment edges (13-bit magnitudes 31/32 and 63/64 of segments 0, 1 and 2).
+    EXPECT_EQ(linear_to_alaw(31 * 8) ^ 0x55, 0x80 | 0x0f);
+    EXPECT_EQ(linear_to_alaw(32 * 8) ^ 0x55, 0x80 | 0x10);
+    EXPECT_EQ(linear_to_alaw(63 * 8) ^ 0x55, 0x80 | 0x1f);
+    EXPECT_EQ(linear_to_alaw(64 * 8) ^ 0x55, 0x80 | 0x20);
+    // Every code decodes and re-encodes to itself; decoding is monotonic in the code order.
+    int prev = -40000;
+    for (int i = 0; i < 256; ++i) {
+        // Walk from the most negative to the most positive value.
+        const int sign = i < 128 ? 0x00 : 0x80;
+        const int mag = i < 128 ? 127 - i : i - 128;
+        const auto code = static_cast<uint8_t>((sign | mag) ^ 0x55);
+        const int v = alaw_to_linear(code);
+        EXPECT_EQ(linear_to_alaw(static_cast<int16_t>(v)), code) << i;
+        EXPECT_GT(v, prev) << i;
+        prev = v;
+    }
+    for (int s = -32000; s <= 32000; s += 37) {
+        const int back = alaw_to_linear(linear_to_alaw(static_cast<int16_t>(s)));
+        EXPECT_LE(std::abs(back - s), std::max(16, std::abs(s) / 16)) << s;
+    }
+}
+
 TEST(Codec, PcmuRejectsAboveNyquist) {
     // A 6 kHz tone cannot pass 8 kHz PCMU: the low-pass must remove it (no aliasing to 2 kHz).
     auto enc = make_pcmu_encoder();

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <optional>
@@ -194,6 +196,169 @@ TEST(JitterBuffer, NoAllocationPerPacket) {
         (void)jb.pop();
     }
     EXPECT_EQ(g_allocations.load(), before);
+}
+
+}  // namespace p2psip::media
+
+namespace p2psip::media {
+namespace {
+
+// A deterministic network: packet i is sent at i * 20 ms and arrives delay_of(i) later; the
+// buffer is popped every 20 ms at a fixed phase. Returns per-phase counts.
+struct Simulation {
+    JitterBuffer jb;
+    std::vector<std::pair<int64_t, uint16_t>> in_flight;  // (arrival us, seq)
+    uint16_t next_seq = 1000;
+    int64_t sent = 0;  // packets sent so far
+    int64_t tick = 0;
+    size_t late = 0, packets = 0, missing = 0, inserted = 0;
+
+    explicit Simulation(JitterBufferConfig c) : jb(c) {}
+
+    template <typename DelayFn>
+    void run(int64_t ticks, DelayFn delay_ms) {
+        for (int64_t end = tick + ticks; tick < end; ++tick) {
+            const int64_t now = tick * 20'000 + 7'000;
+            // Send everything due by now.
+            while (sent * 20'000 <= now) {
+                in_flight.emplace_back(sent * 20'000 + delay_ms(sent) * 1000, next_seq++);
+                ++sent;
+            }
+            std::sort(in_flight.begin(), in_flight.end());
+            size_t n = 0;
+            for (; n < in_flight.size() && in_flight[n].first <= now; ++n) {
+                const auto [at, seq] = in_flight[n];
+                const auto p = payload_for(seq);
+                if (jb.push(seq, seq * 960u, p, at) == JitterPush::late) ++late;
+            }
+            in_flight.erase(in_flight.begin(), in_flight.begin() + static_cast<long>(n));
+            const auto f = jb.pop(now);
+            if (f.kind == Kind::packet) ++packets;
+            if (f.kind == Kind::missing) ++missing;
+            if (f.kind == Kind::inserted) ++inserted;
+        }
+    }
+    void clear_counts() { late = packets = missing = inserted = 0; }
+};
+
+JitterBufferConfig adaptive_config() {
+    return JitterBufferConfig{.capacity = 64, .adaptive = true, .min_delay_ms = 20,
+                              .max_delay_ms = 300};
+}
+
+// Deterministic pseudo-random delay in [0, max_ms], a different value per packet.
+int64_t hashed_delay(int64_t i, int64_t max_ms) {
+    uint64_t x = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return static_cast<int64_t>(x % static_cast<uint64_t>(max_ms + 1));
+}
+
+}  // namespace
+
+TEST(JitterBuffer, AdaptiveGrowsQuicklyWhenJitterRises) {
+    Simulation sim(adaptive_config());
+    sim.run(500, [](int64_t) { return 5; });  // 10 s of a calm path
+    const auto calm = sim.jb.stats();
+    EXPECT_LE(calm.target_ms, 35.0);
+    EXPECT_EQ(sim.late, 0u);
+    EXPECT_EQ(sim.missing, 0u);
+
+    // Now 0..80 ms of delay variation: within the first second the target covers it.
+    sim.clear_counts();
+    sim.run(50, [](int64_t i) { return 5 + hashed_delay(i, 80); });
+    const auto rising = sim.jb.stats();
+    EXPECT_GE(rising.target_ms, 80.0);
+    EXPECT_LE(rising.target_ms, 100.0);
+    EXPECT_GT(rising.frames_inserted, calm.frames_inserted);
+    EXPECT_LE(sim.late, 10u);  // only while it was growing
+    const size_t late_rising = sim.late;
+
+    // Settled: nothing arrives too late any more, and the delay sits at the target.
+    sim.clear_counts();
+    sim.run(1000, [](int64_t i) { return 5 + hashed_delay(i, 80); });
+    const auto settled = sim.jb.stats();
+    std::printf("[   info   ] calm target %.1f; rising target %.1f late %zu; settled target %.1f "
+                "delay %.1f mean %.1f peak %.1f late %zu missing %zu inserted %llu dropped %llu\n",
+                calm.target_ms, rising.target_ms, late_rising, settled.target_ms, settled.delay_ms,
+                settled.mean_delay_ms, settled.peak_jitter_ms, sim.late, sim.missing,
+                static_cast<unsigned long long>(settled.frames_inserted),
+                static_cast<unsigned long long>(settled.frames_dropped));
+    EXPECT_LE(sim.late, 3u);
+    EXPECT_LE(sim.missing, 3u);
+    EXPECT_GE(settled.delay_ms, settled.target_ms - 1);
+    EXPECT_LE(settled.delay_ms, settled.target_ms + 45);
+    EXPECT_GT(settled.mean_delay_ms, 50.0);
+    EXPECT_GT(settled.peak_jitter_ms, 70.0);
+}
+
+TEST(JitterBuffer, AdaptiveShrinksSlowlyWhenCalm) {
+    Simulation sim(adaptive_config());
+    sim.run(1000, [](int64_t i) { return hashed_delay(i, 100); });
+    const auto jittery = sim.jb.stats();
+    EXPECT_GE(jittery.target_ms, 100.0);
+
+    sim.clear_counts();
+    sim.run(50, [](int64_t) { return 0; });  // one calm second: barely any change
+    const auto after_1s = sim.jb.stats();
+    EXPECT_GE(after_1s.target_ms, 80.0);
+    EXPECT_LE(after_1s.frames_dropped - jittery.frames_dropped, 2u);
+
+    sim.run(1500, [](int64_t) { return 0; });  // 30 calm seconds: back to the minimum
+    const auto calm = sim.jb.stats();
+    std::printf("[   info   ] jittery target %.1f dropped %llu; after 1 s %.1f; calm %.1f delay "
+                "%.1f dropped %llu\n",
+                jittery.target_ms, static_cast<unsigned long long>(jittery.frames_dropped),
+                after_1s.target_ms, calm.target_ms, calm.delay_ms,
+                static_cast<unsigned long long>(calm.frames_dropped));
+    EXPECT_LE(calm.target_ms, 25.0);
+    EXPECT_LE(calm.delay_ms, 50.0);
+    // Each skip shrinks by 20 ms, never more than one per 500 ms.
+    EXPECT_GE(calm.frames_dropped - jittery.frames_dropped, 3u);
+    EXPECT_LE(calm.frames_dropped - jittery.frames_dropped, 1550u / 25u);
+    EXPECT_EQ(sim.late, 0u);
+}
+
+TEST(JitterBuffer, AdaptiveIsBounded) {
+    auto cfg = adaptive_config();
+    cfg.max_delay_ms = 120;
+    Simulation sim(cfg);
+    sim.run(500, [](int64_t i) { return hashed_delay(i, 400); });
+    const auto s = sim.jb.stats();
+    EXPECT_LE(s.target_ms, 120.0);
+    EXPECT_GE(s.target_ms, 110.0);
+    EXPECT_LE(s.delay_ms, 120.0 + 45);
+    EXPECT_GT(sim.late, 50u);  // the rest is too late, by design
+
+    // The capacity caps the maximum too.
+    JitterBuffer small(JitterBufferConfig{.capacity = 8, .adaptive = true, .max_delay_ms = 1000});
+    EXPECT_LE(small.config().max_delay_ms, 6u * 20u);
+}
+
+TEST(JitterBuffer, FixedModeReportsDelayButDoesNotAdapt) {
+    Simulation sim(JitterBufferConfig{.target_delay_frames = 3});
+    sim.run(500, [](int64_t i) { return hashed_delay(i, 100); });
+    const auto s = sim.jb.stats();
+    EXPECT_EQ(s.target_ms, 60.0);
+    EXPECT_EQ(s.frames_inserted, 0u);
+    EXPECT_EQ(s.frames_dropped, 0u);
+    EXPECT_EQ(sim.inserted, 0u);
+    EXPECT_GT(sim.late, 50u);  // 60 ms cannot cover 100 ms of variation
+    EXPECT_GT(s.mean_delay_ms, 40.0);
+    EXPECT_LT(s.mean_delay_ms, 100.0);
+}
+
+TEST(JitterBuffer, AdaptiveNoAllocationPerPacket) {
+    JitterBuffer jb(adaptive_config());
+    const size_t before = g_allocations.load();
+    for (uint16_t s = 0; s < 5000; ++s) {
+        const auto p = payload_for(s);
+        jb.push(s, s * 960u, p, int64_t{s} * 20'000 + hashed_delay(s, 60) * 1000);
+        (void)jb.pop(int64_t{s} * 20'000 + 10'000);
+    }
+    EXPECT_EQ(g_allocations.load(), before);
+    EXPECT_GT(jb.stats().frames_inserted, 0u);
 }
 
 }  // namespace p2psip::media

@@ -3,14 +3,43 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <filesystem>
 #include <thread>
 #include <vector>
 
 #include "p2psip/media/error.hpp"
 #include "p2psip/media/tone.hpp"
+
+// GCC flags malloc/free inside a replaced operator new/delete once they are inlined.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// Counts global allocations while g_counting is set, to show the steady state allocates nothing.
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<size_t> g_allocations{0};
+}  // namespace
+void counted_allocation();
+__attribute__((noinline)) void counted_allocation() {
+    ++g_allocations;
+    asm volatile("");
+}
+void* operator new(std::size_t n) {
+    if (g_counting) counted_allocation();
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 namespace p2psip::media {
 namespace {
@@ -126,11 +155,16 @@ TEST(MediaSession, PcmuOverPlainRtpCarriesTheTone) {
 TEST(MediaSession, PcmuOverSrtpCarriesTheTone) {
     check_tone_call("PCMU", 0, true);
 }
+TEST(MediaSession, PcmaOverSrtpCarriesTheTone) {
+    check_tone_call("PCMA", 8, true);
+}
 
 TEST(MediaSession, PacingCountsFramesNotDrift) {
     asio::io_context io;
     uint64_t sent = 0;
-    MediaSession s(io, MediaConfig{}, [&](std::span<const uint8_t>) { ++sent; });
+    MediaSession s(io, MediaConfig{}, [&](std::span<const uint8_t> d) {
+        if (looks_like_rtp(d)) ++sent;
+    });
     ASSERT_FALSE(s.start());
     run_for(io, 2s, {&s});
     // Absolute deadlines: ~2 s / 20 ms whatever the per-tick overhead.
@@ -174,8 +208,9 @@ TEST(MediaSession, PacketsCarryRtpFields) {
     asio::io_context io;
     std::vector<std::vector<uint8_t>> sent;
     MediaConfig cfg{.codec_name = "PCMU", .payload_type = 0};
-    MediaSession s(io, cfg,
-                   [&](std::span<const uint8_t> d) { sent.emplace_back(d.begin(), d.end()); });
+    MediaSession s(io, cfg, [&](std::span<const uint8_t> d) {
+        if (looks_like_rtp(d)) sent.emplace_back(d.begin(), d.end());
+    });
     ASSERT_FALSE(s.start());
     run_for(io, 210ms, {&s});
     ASSERT_GE(sent.size(), 5u);
@@ -270,7 +305,8 @@ TEST(MediaSession, LossTamperAndWrongKeyAreCounted) {
     const uint64_t delivered = call.a->stats().packets_sent - dropped - tampered;
     EXPECT_LE(sb.packets_received, delivered);
     EXPECT_GE(sb.packets_received + 1, delivered);  // one may be in flight at the end
-    EXPECT_GE(sb.frames_concealed, static_cast<uint64_t>(dropped + tampered));
+    // Each gap is concealed, or skipped by the adaptive buffer while it shrinks its delay.
+    EXPECT_GE(sb.frames_concealed + sb.frames_dropped, static_cast<uint64_t>(dropped + tampered));
 }
 
 TEST(MediaSession, IgnoresJunkAndForeignPayloadTypes) {
@@ -295,6 +331,301 @@ TEST(MediaSession, IgnoresJunkAndForeignPayloadTypes) {
     s.stop();
     s.on_packet(rtcp);  // ignored when stopped
     EXPECT_EQ(s.stats().rtcp_received, 1u);
+}
+
+TEST(MediaSession, RtcpReportsLossJitterAndRoundTrip) {
+    // Both directions over SRTP with a short report interval; A -> B loses every 10th of its
+    // first 50 RTP packets, then runs clean so the final reports are exact.
+    const auto key_ab = new_key(), key_ba = new_key();
+    MediaConfig ca{.codec_name = "opus", .payload_type = 111, .tx_key = key_ab, .rx_key = key_ba};
+    MediaConfig cb{.codec_name = "opus", .payload_type = 111, .tx_key = key_ba, .rx_key = key_ab};
+    ca.rtcp_interval_ms = cb.rtcp_interval_ms = 200;
+    ca.cname = "alice";
+    ca.source = std::make_shared<ToneSource>(440.0, 0.3);
+    BackToBack call(std::move(ca), std::move(cb));
+    int rtp = 0, dropped = 0;
+    call.filter_ab = [&](std::vector<uint8_t>& pkt) {
+        if (!looks_like_rtp(pkt)) return true;
+        if (++rtp <= 50 && rtp % 10 == 5) {
+            ++dropped;
+            return false;
+        }
+        return true;
+    };
+    // Samples A's view of the peer's reports every 20 ms.
+    double max_fraction = 0;
+    asio::steady_timer sampler(call.io);
+    std::function<void()> sample = [&] {
+        max_fraction = std::max(max_fraction, call.a->stats().remote_fraction_lost);
+        sampler.expires_after(20ms);
+        sampler.async_wait([&](const std::error_code& ec) {
+            if (!ec && call.a->running()) sample();
+        });
+    };
+    ASSERT_FALSE(call.a->start());
+    ASSERT_FALSE(call.b->start());
+    sample();
+    // A says BYE first; B keeps running long enough to receive it.
+    asio::steady_timer stop_a(call.io), stop_b(call.io);
+    stop_a.expires_after(4000ms);
+    stop_a.async_wait([&](const std::error_code&) { call.a->stop(); });
+    stop_b.expires_after(4200ms);
+    stop_b.async_wait([&](const std::error_code&) { call.b->stop(); });
+    call.io.run();
+
+    const auto sa = call.a->stats();
+    const auto sb = call.b->stats();
+    std::printf("[   info   ] A: rtcp sent %llu recv %llu, rtt %.3f ms, peer sees lost %lld "
+                "jitter %.3f ms, max fraction %.3f\n",
+                static_cast<unsigned long long>(sa.rtcp_sent),
+                static_cast<unsigned long long>(sa.rtcp_received), sa.rtt_ms.value_or(-1),
+                static_cast<long long>(sa.remote_cumulative_lost), sa.remote_jitter_ms,
+                max_fraction);
+    EXPECT_EQ(dropped, 5);
+    // RFC 3550 §6.3: with 5 % of ~2 x 4 kB/s for RTCP the bandwidth term (~0.6 s) exceeds the
+    // 200 ms Tmin, so a report every ~0.5 s on average (randomised 0.5..1.5, / 1.218).
+    EXPECT_GE(sa.rtcp_sent, 5u);
+    EXPECT_LE(sa.rtcp_sent, 20u);
+    EXPECT_GE(sb.rtcp_sent, 4u);
+    EXPECT_EQ(sb.rtcp_received, sa.rtcp_sent);  // every report, the BYE included, got through
+    EXPECT_EQ(sb.srtp_auth_failures, 0u);
+    EXPECT_EQ(sa.srtp_auth_failures, 0u);
+    EXPECT_TRUE(sb.remote_bye);
+    EXPECT_FALSE(sa.remote_bye);  // B stopped after A: its BYE found A gone
+    EXPECT_EQ(sb.packets_lost, 5u);
+
+    // A learns B's view of its stream.
+    EXPECT_GE(sa.remote_reports, 3u);
+    EXPECT_EQ(sa.remote_cumulative_lost, 5);
+    EXPECT_GT(max_fraction, 0.0);    // some interval saw the loss ...
+    EXPECT_LE(max_fraction, 0.5);    // ... at a plausible rate
+    EXPECT_EQ(sa.remote_fraction_lost, 0.0);  // the last interval was clean
+    EXPECT_GE(sa.remote_jitter_ms, 0.0);
+    EXPECT_LT(sa.remote_jitter_ms, 100.0);
+    EXPECT_GT(sa.remote_packets_sent, 0u);  // from B's latest SR
+    EXPECT_LE(sa.remote_packets_sent, sb.packets_sent);
+    // Round trip through the io_context: present, small and non-negative.
+    ASSERT_TRUE(sa.rtt_ms);
+    EXPECT_GE(*sa.rtt_ms, 0.0);
+    EXPECT_LT(*sa.rtt_ms, 1000.0);
+    ASSERT_TRUE(sb.rtt_ms);
+    EXPECT_EQ(sb.remote_cumulative_lost, 0);
+}
+
+TEST(MediaSession, RtcpIsSrtcpAndTamperingIsCounted) {
+    const auto key = new_key();
+    MediaConfig ca{.codec_name = "PCMU", .payload_type = 0, .tx_key = key};
+    ca.rtcp_interval_ms = 100;
+    ca.cname = "secret-cname";
+    MediaConfig cb{.codec_name = "PCMU", .payload_type = 0, .rx_key = key};
+    BackToBack call(std::move(ca), std::move(cb));
+    std::vector<uint8_t> first_rtcp;
+    int rtcp = 0, tampered = 0;
+    call.filter_ab = [&](std::vector<uint8_t>& pkt) {
+        if (!looks_like_rtcp(pkt)) return true;
+        if (first_rtcp.empty()) first_rtcp = pkt;
+        if (++rtcp % 2 == 0) {
+            pkt[pkt.size() - 1] ^= 1;  // the auth tag
+            ++tampered;
+        }
+        return true;
+    };
+    ASSERT_FALSE(call.a->start());
+    ASSERT_FALSE(call.b->start());
+    run_for(call.io, 3s, {call.a.get(), call.b.get()});
+    const auto sb = call.b->stats();
+    EXPECT_GE(tampered, 3);
+    // The last report (or BYE) may still be in flight when B stops.
+    const auto delivered = sb.rtcp_received + sb.srtp_auth_failures;
+    EXPECT_LE(delivered, static_cast<uint64_t>(rtcp));
+    EXPECT_GE(delivered + 1, static_cast<uint64_t>(rtcp));
+    EXPECT_LE(sb.srtp_auth_failures, static_cast<uint64_t>(tampered));
+    EXPECT_GE(sb.srtp_auth_failures + 1, static_cast<uint64_t>(tampered));
+    EXPECT_GE(sb.rtcp_received, 2u);
+
+    // On the wire: the CNAME is encrypted, and the packet is SRTCP (RFC 3711 §3.4: E flag set).
+    ASSERT_FALSE(first_rtcp.empty());
+    const std::string wire(first_rtcp.begin(), first_rtcp.end());
+    EXPECT_EQ(wire.find("secret-cname"), std::string::npos);
+    SrtpContext rx;
+    ASSERT_FALSE(SrtpContext::create(key, SrtpDirection::inbound, rx));
+    size_t len = first_rtcp.size();
+    ASSERT_FALSE(rx.unprotect_rtcp(first_rtcp.data(), len));
+    RtcpCompound c;
+    ASSERT_FALSE(parse_rtcp(std::span(first_rtcp).first(len), c));
+    EXPECT_EQ(c.cname, "secret-cname");
+    EXPECT_TRUE(c.has_report);
+    EXPECT_TRUE(c.report.sender_report);
+    EXPECT_EQ(c.report.ssrc, call.a->local_ssrc());
+}
+
+TEST(MediaSession, RtcpCanBeDisabled) {
+    asio::io_context io;
+    int rtcp = 0;
+    MediaConfig cfg;
+    cfg.rtcp_interval_ms = 0;
+    MediaSession s(io, cfg, [&](std::span<const uint8_t> d) {
+        if (looks_like_rtcp(d)) ++rtcp;
+    });
+    ASSERT_FALSE(s.start());
+    run_for(io, 500ms, {&s});
+    EXPECT_EQ(rtcp, 0);  // not even a BYE
+    EXPECT_EQ(s.stats().rtcp_sent, 0u);
+}
+
+TEST(MediaSession, SteadyStateDoesNotAllocate) {
+    // Full duplex, SRTP, Opus, frequent RTCP; datagrams are handed over synchronously so the
+    // test itself allocates nothing per packet.
+    asio::io_context io;
+    const auto key_ab = new_key(), key_ba = new_key();
+    MediaConfig ca{.codec_name = "opus", .payload_type = 111, .tx_key = key_ab, .rx_key = key_ba};
+    MediaConfig cb{.codec_name = "opus", .payload_type = 111, .tx_key = key_ba, .rx_key = key_ab};
+    ca.rtcp_interval_ms = cb.rtcp_interval_ms = 100;
+    ca.source = std::make_shared<ToneSource>(440.0, 0.3);
+    cb.source = std::make_shared<ToneSource>(620.0, 0.3);
+    ca.sink = std::make_shared<NullSink>();
+    cb.sink = std::make_shared<NullSink>();
+    MediaSession* pa = nullptr;
+    MediaSession* pb = nullptr;
+    uint64_t a_sent = 0;
+    MediaSession a(io, ca, [&](std::span<const uint8_t> d) {
+        // Counts from A's 50th to its 150th datagram: two seconds of steady state.
+        if (++a_sent == 50) g_counting = true;
+        if (a_sent == 150) g_counting = false;
+        pb->on_packet(d);
+    });
+    MediaSession b(io, cb, [&](std::span<const uint8_t> d) { pa->on_packet(d); });
+    pa = &a;
+    pb = &b;
+    ASSERT_FALSE(a.start());
+    ASSERT_FALSE(b.start());
+    g_allocations = 0;
+    run_for(io, 3500ms, {&a, &b});
+    g_counting = false;
+    const auto sa = a.stats(), sb = b.stats();
+    EXPECT_GE(a_sent, 150u);
+    EXPECT_GE(sb.packets_received, 140u);
+    EXPECT_GE(sa.rtcp_received, 4u);
+    EXPECT_EQ(g_allocations.load(), 0u);
+}
+
+TEST(MediaSession, DtmfDigitsArriveInOrderOnce) {
+    const auto key_ab = new_key(), key_ba = new_key();
+    MediaConfig ca{.codec_name = "opus", .payload_type = 111, .tx_key = key_ab, .rx_key = key_ba};
+    MediaConfig cb{.codec_name = "opus", .payload_type = 111, .tx_key = key_ba, .rx_key = key_ab};
+    ca.dtmf_payload_type = cb.dtmf_payload_type = 101;
+    ca.source = std::make_shared<ToneSource>(440.0, 0.3);
+    std::string heard;
+    cb.on_dtmf = [&](char d) { heard += d; };
+    BackToBack call(std::move(ca), std::move(cb));
+    // The network loses the first packet of every event (the one with the marker bit): the
+    // updates still carry the event, and each digit is reported exactly once.
+    int firsts_dropped = 0;
+    call.filter_ab = [&](std::vector<uint8_t>& pkt) {
+        if (pkt.size() > 1 && (pkt[1] & 0x7f) == 101 && (pkt[1] & 0x80)) {
+            ++firsts_dropped;
+            return false;
+        }
+        return true;
+    };
+    ASSERT_FALSE(call.a->start());
+    ASSERT_FALSE(call.b->start());
+    asio::steady_timer dial(call.io);
+    dial.expires_after(200ms);
+    dial.async_wait([&](const std::error_code&) {
+        for (char d : std::string("123#*0")) EXPECT_FALSE(call.a->send_dtmf(d, 80ms)) << d;
+        EXPECT_EQ(call.a->dtmf_pending(), 6u);
+    });
+    // 6 digits x (4 + 2 + 2) ticks = ~1 s.
+    run_for(call.io, 2s, {call.a.get(), call.b.get()});
+    EXPECT_EQ(heard, "123#*0");
+    EXPECT_EQ(firsts_dropped, 6);
+    EXPECT_EQ(call.a->stats().dtmf_sent, 6u);
+    EXPECT_EQ(call.a->dtmf_pending(), 0u);
+    const auto sb = call.b->stats();
+    EXPECT_EQ(sb.dtmf_received, 6u);
+    EXPECT_EQ(sb.packets_lost, 6u);  // telephone-events share the audio's sequence space
+    EXPECT_EQ(sb.packets_discarded, 0u);
+    EXPECT_EQ(sb.packets_late, 0u);
+}
+
+TEST(MediaSession, DtmfPacketsFollowRfc4733) {
+    asio::io_context io;
+    MediaConfig cfg{.codec_name = "opus", .payload_type = 111};
+    cfg.dtmf_payload_type = 101;
+    std::vector<RtpHeader> rtp;
+    std::vector<TelephoneEvent> events;  // parallel to rtp, for PT 101
+    std::vector<std::vector<uint8_t>> keep;
+    MediaSession s(io, cfg, [&](std::span<const uint8_t> d) {
+        if (!looks_like_rtp(d)) return;
+        keep.emplace_back(d.begin(), d.end());
+        RtpHeader h;
+        ASSERT_FALSE(parse_rtp(keep.back(), h));
+        rtp.push_back(h);
+        TelephoneEvent e;
+        if (h.payload_type == 101) {
+            ASSERT_FALSE(parse_telephone_event(h.payload, e));
+        }
+        events.push_back(e);
+    });
+    ASSERT_FALSE(s.start());
+    asio::steady_timer dial(io);
+    dial.expires_after(100ms);
+    dial.async_wait([&](const std::error_code&) { EXPECT_FALSE(s.send_dtmf('#', 100ms)); });
+    run_for(io, 600ms, {&s});
+
+    const auto first = std::find_if(rtp.begin(), rtp.end(),
+                                     [](const RtpHeader& h) { return h.payload_type == 101; });
+    ASSERT_NE(first, rtp.end());
+    const auto i0 = static_cast<size_t>(first - rtp.begin());
+    ASSERT_GT(i0, 0u);
+    ASSERT_GE(rtp.size(), i0 + 8);
+    // 100 ms = 5 frames: 5 packets with growing duration, then the end packet twice more.
+    const uint32_t event_ts = rtp[i0].timestamp;
+    EXPECT_EQ(event_ts, rtp[i0 - 1].timestamp + 960);  // on the media clock, in the audio's place
+    for (size_t k = 0; k < 7; ++k) {
+        const RtpHeader& h = rtp[i0 + k];
+        const TelephoneEvent& e = events[i0 + k];
+        SCOPED_TRACE(k);
+        EXPECT_EQ(h.payload_type, 101);
+        EXPECT_EQ(h.marker, k == 0);
+        EXPECT_EQ(h.timestamp, event_ts);
+        EXPECT_EQ(h.sequence, static_cast<uint16_t>(rtp[i0 - 1].sequence + 1 + k));
+        EXPECT_EQ(h.payload.size(), 4u);
+        EXPECT_EQ(e.event, 11);
+        EXPECT_EQ(e.volume, 10);
+        EXPECT_EQ(e.duration, std::min<size_t>(k + 1, 5) * 960);
+        EXPECT_EQ(e.end, k >= 4);
+    }
+    // Audio resumes with the next sequence number and the timestamp of its own tick.
+    const RtpHeader& after = rtp[i0 + 7];
+    EXPECT_EQ(after.payload_type, 111);
+    EXPECT_EQ(after.sequence, static_cast<uint16_t>(rtp[i0 + 6].sequence + 1));
+    EXPECT_EQ(after.timestamp, event_ts + 7 * 960);
+    EXPECT_EQ(std::count_if(rtp.begin(), rtp.end(),
+                            [](const RtpHeader& h) { return h.payload_type == 101; }),
+              7);
+}
+
+TEST(MediaSession, DtmfErrors) {
+    asio::io_context io;
+    MediaSession none(io, MediaConfig{}, nullptr);
+    EXPECT_EQ(none.send_dtmf('1'), errc::not_running);
+    ASSERT_FALSE(none.start());
+    EXPECT_EQ(none.send_dtmf('1'), errc::dtmf_not_negotiated);
+    none.stop();
+
+    MediaConfig cfg;
+    cfg.dtmf_payload_type = 101;
+    MediaSession s(io, cfg, nullptr);
+    ASSERT_FALSE(s.start());
+    EXPECT_EQ(s.send_dtmf('x'), errc::invalid_argument);
+    for (int i = 0; i < 16; ++i) EXPECT_FALSE(s.send_dtmf('0' + i % 10)) << i;
+    EXPECT_EQ(s.send_dtmf('1'), errc::queue_full);
+    s.stop();
+
+    cfg.dtmf_payload_type = cfg.payload_type;  // must differ from the audio's
+    EXPECT_EQ(MediaSession(io, cfg, nullptr).start(), errc::invalid_argument);
 }
 
 TEST(MediaSession, StartValidatesConfig) {

@@ -22,15 +22,16 @@ inline constexpr size_t kMaxEncodedFrame = 1275;
 
 // What SDP needs about a codec (RFC 4566 a=rtpmap / a=fmtp).
 struct CodecInfo {
-    std::string_view name;    // encoding name as in a=rtpmap: "opus", "PCMU"
-    uint32_t clock_rate;      // RTP clock: 48000 for Opus, 8000 for PCMU
-    int channels;             // a=rtpmap channels: 2 for Opus (RFC 7587 §7), 1 for PCMU
+    std::string_view name;    // encoding name as in a=rtpmap: "opus", "PCMU", "PCMA"
+    uint32_t clock_rate;      // RTP clock: 48000 for Opus, 8000 for PCMU/PCMA
+    int channels;             // a=rtpmap channels: 2 for Opus (RFC 7587 §7), 1 for G.711
     int static_payload_type;  // RFC 3551 static PT, or -1 (dynamic)
     std::string_view fmtp;    // suggested a=fmtp parameters ("" if none)
     uint32_t timestamp_step;  // RTP timestamp increment per 20 ms frame
 };
 
-// Looks a codec up by "opus", "opus/48000/2", "PCMU", "pcmu/8000" (case-insensitive).
+// Looks a codec up by "opus", "opus/48000/2", "PCMU", "pcmu/8000", "PCMA", "PCMA/8000"
+// (case-insensitive). PCMU and PCMA are RFC 3551 static payload types 0 and 8.
 std::optional<CodecInfo> find_codec(std::string_view name);
 // "opus/48000/2", "PCMU/8000": the a=rtpmap encoding part.
 std::string rtpmap_string(const CodecInfo& info);
@@ -77,9 +78,13 @@ std::unique_ptr<AudioEncoder> make_opus_encoder(const OpusOptions& options, std:
 std::unique_ptr<AudioDecoder> make_opus_decoder(std::error_code& ec);
 std::unique_ptr<AudioEncoder> make_pcmu_encoder();
 std::unique_ptr<AudioDecoder> make_pcmu_decoder();
+std::unique_ptr<AudioEncoder> make_pcma_encoder();
+std::unique_ptr<AudioDecoder> make_pcma_decoder();
 
-// G.711 µ-law (ITU-T G.711 §3), exposed for tests.
+// G.711 µ-law and A-law (ITU-T G.711 §3/§2), exposed for tests.
 uint8_t linear_to_ulaw(int16_t sample) noexcept;
 int16_t ulaw_to_linear(uint8_t code) noexcept;
+uint8_t linear_to_alaw(int16_t sample) noexcept;
+int16_t alaw_to_linear(uint8_t code) noexcept;
 
 }  // namespace p2psip::media

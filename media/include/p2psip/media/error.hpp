@@ -24,6 +24,9 @@ enum class errc {
     bad_device_spec,       // open_source/open_sink spec not understood
     already_started,       // MediaSession::start() twice
     not_an_audio_signal,   // analysis found no non-silent samples
+    not_running,           // the session is not started
+    dtmf_not_negotiated,   // no telephone-event payload type configured
+    queue_full,            // too many DTMF digits waiting
 };
 
 const std::error_category& media_category() noexcept;

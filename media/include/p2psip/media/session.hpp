@@ -16,7 +16,10 @@
 
 #include "p2psip/media/audio_device.hpp"
 #include "p2psip/media/codec.hpp"
+#include "p2psip/media/dtmf.hpp"
 #include "p2psip/media/jitter_buffer.hpp"
+#include "p2psip/media/quality.hpp"
+#include "p2psip/media/rtcp.hpp"
 #include "p2psip/media/rtp.hpp"
 #include "p2psip/media/srtp.hpp"
 
@@ -34,8 +37,23 @@ struct MediaConfig {
     // (e.g. to close a WavFileSink after stop()). nullptr source = silence, nullptr sink = discard.
     std::shared_ptr<AudioSource> source{};
     std::shared_ptr<AudioSink> sink{};
-    uint32_t jitter_delay_ms = 60;  // fixed playout delay, rounded to 20 ms frames
+    uint32_t jitter_delay_ms = 60;  // playout delay, rounded to 20 ms frames (adaptive: initial)
     OpusOptions opus{};             // used when the codec is Opus
+    // RTCP (RFC 3550 §6, muxed on the RTP flow per RFC 5761, SRTCP with the same keys): the
+    // minimum report interval Tmin (§6.2: 5 s; shorter only for tests); 0 = send no RTCP.
+    uint32_t rtcp_interval_ms = 5000;
+    std::string cname{};  // SDES CNAME; empty = a random one per start() (RFC 7022)
+    // Adaptive playout delay (see JitterBuffer), bounded by [jitter_min_ms, jitter_max_ms];
+    // false = fixed at jitter_delay_ms.
+    bool jitter_adaptive = true;
+    uint32_t jitter_min_ms = 20;
+    uint32_t jitter_max_ms = 200;
+    // RFC 4733 telephone-event payload type (negotiated as telephone-event/<codec clock>);
+    // -1 = not negotiated: send_dtmf() fails and such packets are discarded.
+    int dtmf_payload_type = -1;
+    // Each received DTMF digit, once per event, on the io_context thread. It must not destroy
+    // the session.
+    std::function<void(char)> on_dtmf{};
 };
 
 struct MediaStats {
@@ -49,18 +67,37 @@ struct MediaStats {
     double jitter_ms = 0;             // RFC 3550 §6.4.1 interarrival jitter
     uint64_t packets_duplicate = 0;   // SRTP replays and jitter-buffer duplicates
     uint64_t packets_discarded = 0;   // malformed, wrong payload type, oversize, bad sequence
-    uint64_t rtcp_received = 0;       // RTCP datagrams (rtcp-mux), currently only counted
+    uint64_t rtcp_received = 0;       // RTCP compound packets accepted (rtcp-mux)
     uint64_t frames_played = 0;       // decoded frames written to the sink
     uint64_t frames_concealed = 0;    // PLC/FEC frames written to the sink
     uint64_t ticks = 0;               // 20 ms ticks processed
     uint64_t ticks_skipped = 0;       // ticks dropped because the timer was badly late
+    // RTCP (RFC 3550 §6.4).
+    uint64_t rtcp_sent = 0;               // compound RTCP packets sent (SR/RR + SDES [+ BYE])
+    uint64_t remote_reports = 0;          // report blocks about our stream received from the peer
+    std::optional<double> rtt_ms;         // latest round-trip time, A - LSR - DLSR (§6.4.1)
+    double remote_fraction_lost = 0;      // the peer's view of our stream: 0..1, last interval
+    int64_t remote_cumulative_lost = 0;   // the peer's view: packets of ours lost in total
+    double remote_jitter_ms = 0;          // the peer's view: interarrival jitter of our packets
+    uint64_t remote_packets_sent = 0;     // sender packet count from the peer's latest SR
+    bool remote_bye = false;              // the peer sent an RTCP BYE
+    // Playout (JitterBuffer).
+    double playout_delay_ms = 0;          // current playout delay
+    double mean_playout_delay_ms = 0;     // mean over the frames played from packets
+    double jitter_target_ms = 0;          // the buffer's current target delay
+    uint64_t frames_inserted = 0;         // concealment frames played to grow the delay
+    uint64_t frames_dropped = 0;          // frames skipped to shrink the delay
+    // DTMF (RFC 4733).
+    uint64_t dtmf_sent = 0;               // events completed (end packet sent three times)
+    uint64_t dtmf_received = 0;           // distinct events received
 };
 
 // The paced audio of one call: every 20 ms it reads a frame from the source, encodes it, sends
 // one (S)RTP packet through send_packet, and plays one frame from the jitter buffer into the sink.
 // Transport-agnostic: datagrams leave through send_packet and come back through on_packet().
 // Single-threaded: every member function, and send_packet, runs on the io_context thread.
-// Assumes 20 ms packetisation (ptime 20) from the peer. RTCP is not generated yet.
+// Assumes 20 ms packetisation (ptime 20) from the peer. RTCP reports go out on the RFC 3550
+// §6.3 randomised interval through the same send_packet (rtcp-mux); a BYE is sent by stop().
 class MediaSession {
   public:
     using SendFn = std::function<void(std::span<const uint8_t>)>;
@@ -72,14 +109,28 @@ class MediaSession {
 
     // Validates the config, creates codec and SRTP contexts, starts the 20 ms tick.
     std::error_code start();
-    // Stops the tick; incoming packets are ignored afterwards. start() may be called again.
+    // Sends an RTCP BYE (if RTCP is on) and stops the tick; incoming packets are ignored
+    // afterwards. start() may be called again. The destructor stops without a BYE.
     void stop();
     bool running() const { return running_; }
 
     // An incoming RTP/SRTP (or muxed RTCP) datagram. Ignored unless running.
     void on_packet(std::span<const uint8_t> datagram);
 
+    // Queues a DTMF digit ('0'-'9', '*', '#', 'A'-'D') as an RFC 4733 telephone-event. Events go
+    // out one after another on the 20 ms media clock, replacing the audio packets while they
+    // last: a first packet with the marker bit, updates every 20 ms, then the end packet three
+    // times (§2.5.1), then at least 40 ms of audio before the next digit. `duration` is
+    // rounded to 20 ms frames and clamped to 40 ms .. what the 16-bit duration field holds.
+    // Errors: errc::not_running, errc::dtmf_not_negotiated, errc::invalid_argument (digit),
+    // errc::queue_full (16 digits waiting).
+    std::error_code send_dtmf(char digit,
+                              std::chrono::milliseconds duration = std::chrono::milliseconds(100));
+    size_t dtmf_pending() const { return dtmf_count_ + (dtmf_active_ ? 1 : 0); }
+
     MediaStats stats() const;
+    // stats() condensed, with the E-model estimate of what this end hears (quality.hpp).
+    QualityReport quality_report() const;
     uint32_t local_ssrc() const { return ssrc_; }
     const MediaConfig& config() const { return config_; }
 
@@ -92,9 +143,16 @@ class MediaSession {
     void schedule();
     void on_tick();
     void send_frame();
+    void send_rtp(uint32_t timestamp, bool marker, uint8_t payload_type, size_t payload_len);
+    bool send_dtmf_frame();
+    void on_dtmf_packet(const RtpHeader& h);
     void play_frame();
     bool update_seq(uint16_t seq);
     void reset_receive_state();
+    void halt();
+    void send_rtcp(bool bye);
+    void on_rtcp(size_t len);
+    Clock::duration rtcp_interval(bool initial);
 
     MediaConfig config_;
     SendFn send_;
@@ -117,10 +175,32 @@ class MediaSession {
     // Sending.
     uint32_t ssrc_ = 0;
     uint16_t seq_ = 0;
-    uint32_t timestamp_ = 0;
+    uint32_t timestamp_ = 0;     // RTP timestamp of the next tick's frame
+    uint32_t tick_ts_ = 0;       // RTP timestamp of the current tick's frame ...
+    Clock::time_point tick_at_;  // ... and the tick's deadline, for the SR's NTP/RTP pairing
+    uint64_t payload_octets_ = 0;
     bool first_packet_ = true;
     std::array<int16_t, kFrameSamples> pcm_{};
     std::array<uint8_t, kRtpHeaderSize + kMaxEncodedFrame + kSrtpMaxOverhead> tx_buf_{};
+
+    // DTMF sending: a queue of events, the one in progress, and the audio gap after it.
+    struct DtmfDigit {
+        uint8_t event = 0;
+        uint32_t frames = 0;
+    };
+    static constexpr size_t kDtmfQueue = 16;
+    std::array<DtmfDigit, kDtmfQueue> dtmf_queue_{};
+    size_t dtmf_head_ = 0;
+    size_t dtmf_count_ = 0;
+    bool dtmf_active_ = false;
+    DtmfDigit dtmf_now_{};
+    uint32_t dtmf_ts_ = 0;          // the event's RTP timestamp (its start)
+    uint32_t dtmf_done_ = 0;        // frames of the event sent so far
+    uint32_t dtmf_ends_ = 0;        // end packets sent
+    uint32_t dtmf_gap_ = 0;         // audio ticks still due before the next event
+    // DTMF receiving.
+    bool have_rx_event_ = false;
+    uint32_t rx_event_ts_ = 0;
 
     // Receiving.
     std::array<uint8_t, 2048> rx_buf_{};
@@ -137,6 +217,22 @@ class MediaSession {
     bool have_transit_ = false;
     int64_t last_transit_ = 0;
     double jitter_est_ = 0;
+    // RFC 3550 A.3 interval counters for the fraction lost.
+    uint64_t expected_prior_ = 0;
+    uint64_t received_prior_ = 0;
+
+    // RTCP.
+    std::string cname_;
+    Clock::time_point next_rtcp_{};
+    uint64_t sent_at_report_[2] = {0, 0};  // packets_sent at the last two reports (§6.4)
+    double avg_rtcp_size_ = 0;             // §6.3.3, octets incl. UDP/IP headers
+    bool peer_sent_ = false;               // the peer has sent RTP since the previous report
+    bool have_sr_ = false;                 // LSR/DLSR state (§6.4.1) for the peer's last SR
+    uint32_t sr_ssrc_ = 0;
+    uint32_t sr_compact_ = 0;
+    Clock::time_point sr_arrival_{};
+    uint64_t rng_state_ = 0;
+    std::array<uint8_t, 512 + kSrtpMaxOverhead> rtcp_buf_{};
 
     MediaStats stats_;
 };
