@@ -40,13 +40,19 @@ start_bootstrap() {
   return 1
 }
 
-# start_node NAME [extra p2psip node args...]: runs sip:NAME@example.org in the
-# background with its own data dir, logs in $OVERLAY_DIR/NAME.{out,err}.
+# node_args NAME: the common arguments for sip:NAME@example.org (its own data dir, any
+# free ports, this overlay), in the array NODE_ARGS.
+node_args() {
+  NODE_ARGS=(node --user "sip:$1@example.org" --data-dir "$OVERLAY_DIR/$1" --sip-port 0
+             --dht-port 0 --bootstrap "$BOOTSTRAP" --network-id "$OVERLAY_NETID" --console false)
+}
+
+# start_node NAME [extra p2psip node args...]: runs the node in the background (killed by
+# overlay_cleanup), logs in $OVERLAY_DIR/NAME.{out,err}.
 start_node() {
   local name=$1; shift
-  "$P2PSIP_BIN" node --user "sip:$name@example.org" --data-dir "$OVERLAY_DIR/$name" \
-    --sip-port 0 --dht-port 0 --bootstrap "$BOOTSTRAP" --network-id "$OVERLAY_NETID" \
-    --console false "$@" >"$OVERLAY_DIR/$name.out" 2>"$OVERLAY_DIR/$name.err" </dev/null &
+  node_args "$name"
+  "$P2PSIP_BIN" "${NODE_ARGS[@]}" "$@" >"$OVERLAY_DIR/$name.out" 2>"$OVERLAY_DIR/$name.err" </dev/null &
   OVERLAY_PIDS+=("$!")
 }
 
@@ -61,10 +67,9 @@ wait_for_log() {
   return 1
 }
 
-# run_node NAME [args...]: runs a node in the foreground (for --call), same layout.
+# run_node NAME [args...]: the same in the foreground (for --call); returns its exit status.
 run_node() {
   local name=$1; shift
-  "$P2PSIP_BIN" node --user "sip:$name@example.org" --data-dir "$OVERLAY_DIR/$name" \
-    --sip-port 0 --dht-port 0 --bootstrap "$BOOTSTRAP" --network-id "$OVERLAY_NETID" \
-    --console false "$@" >"$OVERLAY_DIR/$name.out" 2>"$OVERLAY_DIR/$name.err" </dev/null
+  node_args "$name"
+  "$P2PSIP_BIN" "${NODE_ARGS[@]}" "$@" >"$OVERLAY_DIR/$name.out" 2>"$OVERLAY_DIR/$name.err" </dev/null
 }

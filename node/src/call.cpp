@@ -199,8 +199,12 @@ void Call::on_answer_sdp(std::string_view sdp) {
         hangup("unusable answer: " + why);
         return;
     }
+    start_ice_checks("answer");
+}
+
+void Call::start_ice_checks(const char* sdp_kind) {
     if (auto ec = ice_->set_remote(remote_.ice, remote_.candidates)) {
-        hangup("ICE could not use the answer's candidates: " + ec.message());
+        hangup(fmt::format("ICE could not use the {}'s candidates: {}", sdp_kind, ec.message()));
         return;
     }
     ice_remote_set_ = true;
@@ -252,17 +256,7 @@ void Call::answer() {
     session_->accept(answer_sdp);
     report_.answer_ms = since_dial();
     env_.log->info("answered");
-    if (auto ec = ice_->set_remote(remote_.ice, remote_.candidates)) {
-        hangup("ICE could not use the offer's candidates: " + ec.message());
-        return;
-    }
-    ice_remote_set_ = true;
-    ice_timer_.expires_after(std::chrono::milliseconds(env_.options.ice_timeout_ms));
-    ice_timer_.async_wait([weak = weak()](const boost::system::error_code& ec) {
-        auto self = weak.lock();
-        if (!ec && self && !self->media_at_ && !self->ended_)
-            self->hangup("ICE found no working path in time");
-    });
+    start_ice_checks("offer");
 }
 
 // ---- media ------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ class Call : public std::enable_shared_from_this<Call> {
     void place_invite(const sip::Uri& contact);
     void on_answer_sdp(std::string_view sdp);
     void start_incoming(std::shared_ptr<sip::Session> session);
+    void start_ice_checks(const char* sdp_kind);  // remote candidates in, checks and deadline on
     void on_ice_state(nat::IceState state);
     void start_media();
     void end(int status, const std::string& reason);
