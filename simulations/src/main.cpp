@@ -185,9 +185,11 @@ int main(int argc, char** argv) {
     std::ofstream(out / "perf.json") << fmt::format(
         "{{\n  \"wall_s\": {:.2f},\n  \"identity_pool_s\": {:.2f},\n  \"speed_x_real_time\": "
         "{:.2f},\n"
-        "  \"peak_rss_mib\": {:.1f},\n  \"rss_kib_per_node\": {:.1f}\n}}\n",
+        "  \"peak_rss_mib\": {:.1f},\n  \"rss_kib_per_node\": {:.1f},\n"
+        "  \"events\": {{\"packets\": {}, \"wakes\": {}, \"timers\": {}}}\n}}\n",
         wall_run, wall_pool, sc.duration_s / std::max(1e-9, wall_run),
-        static_cast<double>(rss) / 1024.0, static_cast<double>(rss) / sc.nodes);
+        static_cast<double>(rss) / 1024.0, static_cast<double>(rss) / sc.nodes, r.events_packet,
+        r.events_wake, r.events_timer);
     write_plots(out, sc.name);
 
     std::printf(

@@ -112,6 +112,7 @@ void Simulator::run(const Progress& progress) {
 void Simulator::dispatch(const Event& e) {
     switch (e.kind) {
         case Kind::packet: {
+            ++results_.events_packet;
             auto& to = *nodes_[e.node];
             deliver(to, static_cast<std::uint32_t>(e.arg));
             packets_[e.arg].data.clear();
@@ -120,6 +121,7 @@ void Simulator::dispatch(const Event& e) {
         }
         case Kind::wake: {
             auto& n = *nodes_[e.node];
+            ++results_.events_wake;
             if (n.online && e.arg == n.wake_gen) {
                 n.next_wake = INT64_MAX;
                 n.drive(nullptr, 0, {});
@@ -129,6 +131,7 @@ void Simulator::dispatch(const Event& e) {
         case Kind::timer: {
             auto it = timers_.find(e.arg);
             if (it == timers_.end()) break;
+            ++results_.events_timer;
             Timer t = std::move(it->second);
             timers_.erase(it);
             auto& n = *nodes_[t.node];

@@ -32,6 +32,7 @@ struct Results {
     std::uint64_t joins = 0, leaves = 0, crashes = 0, publishes = 0, publish_failures = 0;
     std::vector<IntervalStats> series;
     double simulated_s = 0;
+    std::uint64_t events_packet = 0, events_wake = 0, events_timer = 0;  // engine load
 };
 
 class Node;
