@@ -39,8 +39,8 @@ JitterBuffer::JitterBuffer(JitterBufferConfig config)
     config_.target_delay_frames =
         std::min<uint32_t>(config_.target_delay_frames, static_cast<uint32_t>(mask_));
     // The delay cannot exceed what the slots hold (one slot is the frame being played).
-    config_.max_delay_ms = std::min<uint32_t>(config_.max_delay_ms,
-                                              static_cast<uint32_t>(mask_ - 1) * kFrameMsD);
+    config_.max_delay_ms =
+        std::min<uint32_t>(config_.max_delay_ms, static_cast<uint32_t>(mask_ - 1) * kFrameMsD);
     config_.min_delay_ms = std::min(config_.min_delay_ms, config_.max_delay_ms);
 }
 
@@ -78,9 +78,8 @@ void JitterBuffer::start(uint16_t sequence) {
         peak_ms_ = std::max(0.0, config_.target_delay_frames * kFrameMsD - kMarginMs);
         measured_ = true;
     }
-    prime_left_ = config_.adaptive
-                      ? static_cast<uint32_t>(std::ceil(target_ms() / kFrameMsD))
-                      : config_.target_delay_frames;
+    prime_left_ = config_.adaptive ? static_cast<uint32_t>(std::ceil(target_ms() / kFrameMsD))
+                                   : config_.target_delay_frames;
 }
 
 void JitterBuffer::observe_arrival(int64_t k, int64_t arrival_us) {

@@ -483,8 +483,8 @@ void MediaSession::send_rtcp(bool bye) {
         const auto since_tick =
             std::chrono::duration_cast<std::chrono::microseconds>(now - tick_at_).count();
         r.sender.rtp_timestamp =
-            tick_ts_ + static_cast<uint32_t>(since_tick * static_cast<int64_t>(clock_rate_) /
-                                             1'000'000);
+            tick_ts_ +
+            static_cast<uint32_t>(since_tick * static_cast<int64_t>(clock_rate_) / 1'000'000);
         r.sender.packet_count = static_cast<uint32_t>(stats_.packets_sent);
         r.sender.octet_count = static_cast<uint32_t>(payload_octets_);
     }
@@ -499,8 +499,8 @@ void MediaSession::send_rtcp(bool bye) {
         const uint64_t received_interval = seq_received_ - received_prior_;
         expected_prior_ = expected;
         received_prior_ = seq_received_;
-        const int64_t lost_interval = static_cast<int64_t>(expected_interval) -
-                                      static_cast<int64_t>(received_interval);
+        const int64_t lost_interval =
+            static_cast<int64_t>(expected_interval) - static_cast<int64_t>(received_interval);
         b.ssrc = rx_ssrc_;
         b.fraction_lost =
             expected_interval == 0 || lost_interval <= 0
@@ -528,8 +528,7 @@ void MediaSession::send_rtcp(bool bye) {
         if (write_rtcp_bye(ssrc_, buf.subspan(len), n)) return;
         len += n;
     }
-    if (tx_srtp_.valid() && tx_srtp_.protect_rtcp(rtcp_buf_.data(), len, rtcp_buf_.size()))
-        return;
+    if (tx_srtp_.valid() && tx_srtp_.protect_rtcp(rtcp_buf_.data(), len, rtcp_buf_.size())) return;
 
     sent_at_report_[0] = sent_at_report_[1];
     sent_at_report_[1] = stats_.packets_sent;
@@ -585,8 +584,7 @@ void MediaSession::on_dtmf_packet(const RtpHeader& h) {
     // than conceal. (Their timestamps are the event's start, so they stay out of the §6.4.1
     // jitter estimate.)
     (void)jitter_.push(h.sequence, h.timestamp, {}, now_us());
-    const bool newer =
-        !have_rx_event_ || static_cast<int32_t>(h.timestamp - rx_event_ts_) > 0;
+    const bool newer = !have_rx_event_ || static_cast<int32_t>(h.timestamp - rx_event_ts_) > 0;
     if (!newer) return;
     have_rx_event_ = true;
     rx_event_ts_ = h.timestamp;
@@ -622,9 +620,9 @@ QualityReport MediaSession::quality_report() const {
     q.packets_lost = s.packets_lost;
     q.packets_late = s.packets_late;
     const double expected = static_cast<double>(s.packets_received + s.packets_lost);
-    q.loss_percent =
-        expected > 0 ? 100.0 * static_cast<double>(s.packets_lost + s.packets_late) / expected
-                     : 0.0;
+    q.loss_percent = expected > 0
+                         ? 100.0 * static_cast<double>(s.packets_lost + s.packets_late) / expected
+                         : 0.0;
     q.jitter_ms = s.jitter_ms;
     q.rtt_ms = s.rtt_ms;
     q.playout_delay_ms = s.mean_playout_delay_ms;

@@ -97,6 +97,7 @@ std::string Via::sent_by() const {
 
 std::error_code parse_via(std::string_view s, Via& out) {
     out = Via{};
+    out.params.reserve(4);
     out.text = trim(s);
     s = out.text;
     // sent-protocol = protocol-name SLASH protocol-version SLASH transport (LWS around SLASH)
@@ -249,14 +250,14 @@ std::error_code parse_start_line(std::string_view line, bool& is_request, std::s
     ruri = line.substr(sp1 + 1, last - sp1 - 1);
     if (version.empty() || ruri.empty() || ruri.front() == ' ' || ruri.back() == ' ')
         return Errc::bad_start_line;
-    if (ruri.find_first_of(" \t") != std::string_view::npos) return Errc::bad_request_uri;
+    if (!none_of_class(ruri, kWs)) return Errc::bad_request_uri;
     if (version.size() < 5 || !iequals(version.substr(0, 4), "SIP/")) return Errc::bad_start_line;
     if (!iequals(version, "SIP/2.0")) return Errc::unsupported_version;
     // Request-URI: any absolute URI; sip/sips must be valid and carry no headers (§19.1.1).
-    Uri u;
-    auto ec = parse_uri(ruri, u);
+    bool has_headers = false;
+    auto ec = check_uri(ruri, &has_headers);
     if (ec == Errc::unsupported_scheme) return {};
-    if (ec || !u.headers.empty()) return Errc::bad_request_uri;
+    if (ec || has_headers) return Errc::bad_request_uri;
     return {};
 }
 
@@ -369,12 +370,10 @@ bool valid_sip_date(std::string_view d) {
 // a URI with '?' or ',' is invalid (RFC 4475 §3.1.2.13). Any absoluteURI scheme is allowed.
 bool valid_contact(std::string_view v) {
     if (v == "*") return true;
-    for (auto part : split_outside_quotes(v, ',')) {
-        NameAddr na;
-        auto ec = parse_name_addr(part, na);
-        if (ec && ec != Errc::unsupported_scheme) return false;
-    }
-    return true;
+    return for_each_element(v, ',', [](std::string_view part) {
+        auto ec = check_name_addr(part);
+        return !ec || ec == Errc::unsupported_scheme;
+    });
 }
 
 // Header section end: index of the blank line's terminator. Returns false when there is none.
@@ -450,33 +449,48 @@ std::error_code parse_message(std::string data, Message& out, Framing framing) {
     std::size_t pos = skip_leading_crlf(b);
     if (pos >= b.size()) return Errc::empty_message;
 
-    // Header section ends at the first empty line (CRLF CRLF; bare LF tolerated).
-    std::size_t hdr_end = b.size(), body_start = b.size();
-    find_header_end(b, pos, hdr_end, body_start);
+    // One scan over the line ends: the header section ends at the first empty line (CRLF
+    // CRLF; bare LF tolerated); note whether any line is folded. The first line ends are
+    // kept so that the header loop below need not search for them again.
+    std::size_t hdr_end = b.size(), body_start = b.size(), lines = 0;
+    bool folded = false;
+    constexpr std::size_t kCachedEnds = 128;
+    std::array<uint32_t, kCachedEnds> ends;  // '\n' of header lines 1..n
+    const std::size_t first_nl = b.find('\n', pos);
+    for (std::size_t i = first_nl; i != std::string::npos; i = b.find('\n', i + 1)) {
+        const char n1 = i + 1 < b.size() ? b[i + 1] : '\0';
+        if (n1 == '\n') {
+            hdr_end = i + 1;
+            body_start = i + 2;
+            break;
+        }
+        if (n1 == '\r' && i + 2 < b.size() && b[i + 2] == '\n') {
+            hdr_end = i + 1;
+            body_start = i + 3;
+            break;
+        }
+        if ((n1 == ' ' || n1 == '\t') && i != first_nl) folded = true;
+        if (lines < kCachedEnds) ends[lines] = static_cast<uint32_t>(i);
+        ++lines;
+    }
     // Unfold header continuation lines (RFC 3261 §7.3.1): the line break and the LWS around
     // it become one SP, so values read as written on one line. The start line is excluded.
-    const std::size_t first_nl = b.find('\n', pos);
-    auto is_fold = [&](std::size_t nl) {
-        return nl + 1 < hdr_end && (b[nl + 1] == ' ' || b[nl + 1] == '\t');
-    };
-    bool folded = false;
-    for (std::size_t i = first_nl; i != std::string::npos && i + 1 < hdr_end;
-         i = b.find('\n', i + 1))
-        if (i != first_nl && is_fold(i)) folded = true;
     if (folded) {
         std::string c;
         c.reserve(b.size());
-        std::size_t j = 0;
-        for (; j < hdr_end; ++j) {
-            if (b[j] == '\n' && j != first_nl && is_fold(j)) {
-                while (!c.empty() && (c.back() == ' ' || c.back() == '\t' || c.back() == '\r'))
-                    c.pop_back();
-                c += ' ';
-                while (j + 1 < hdr_end && (b[j + 1] == ' ' || b[j + 1] == '\t')) ++j;
-                continue;
-            }
-            c += b[j];
+        std::size_t copied = 0;
+        for (std::size_t i = b.find('\n', first_nl + 1); i != std::string::npos && i + 1 < hdr_end;
+             i = b.find('\n', i + 1)) {
+            if (b[i + 1] != ' ' && b[i + 1] != '\t') continue;
+            c.append(b, copied, i - copied);
+            while (!c.empty() && (c.back() == ' ' || c.back() == '\t' || c.back() == '\r'))
+                c.pop_back();
+            c += ' ';
+            copied = i + 1;
+            while (copied < hdr_end && (b[copied] == ' ' || b[copied] == '\t')) ++copied;
+            i = copied - 1;
         }
+        c.append(b, copied, hdr_end - copied);
         const std::size_t removed = hdr_end - c.size();
         c.append(b, hdr_end, std::string::npos);
         b = std::move(c);
@@ -485,9 +499,18 @@ std::error_code parse_message(std::string data, Message& out, Framing framing) {
     }
     const std::string_view all(b);
 
+    // Line n (0 = start line) ends at ends[n] when that was recorded and still valid.
+    const bool cached = !folded && lines <= kCachedEnds && b.size() <= UINT32_MAX;
+    std::size_t line_no = 0;
     auto next_line = [&](std::size_t& i) {
-        std::size_t nl = all.find('\n', i);
-        if (nl == std::string_view::npos || nl > hdr_end) nl = hdr_end;
+        std::size_t nl;
+        if (cached && line_no < lines) {
+            nl = ends[line_no];
+        } else {
+            nl = all.find('\n', i);
+            if (nl == std::string_view::npos || nl > hdr_end) nl = hdr_end;
+        }
+        ++line_no;
         std::string_view line = all.substr(i, nl - i);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         i = nl + 1;
@@ -501,15 +524,20 @@ std::error_code parse_message(std::string data, Message& out, Framing framing) {
     // Keep going on start-line errors so that header fields are available for a 400/505.
     std::string_view first[kKnownCount];
     int count[kKnownCount] = {};
-    out.fields_.reserve(16);
+    out.fields_.reserve(lines);
     while (i < hdr_end) {
+        // message-header = field-name HCOLON field-value (LWS before the colon allowed)
         std::string_view line = next_line(i);
-        if (trim(line).empty()) continue;
-        auto colon = line.find(':');
-        if (colon == std::string_view::npos) return start_ec ? start_ec : Errc::bad_header;
-        std::string_view name = trim(line.substr(0, colon));
-        if (!is_token(name)) return start_ec ? start_ec : Errc::bad_header;
-        std::string_view value = trim(line.substr(colon + 1));
+        std::size_t j = 0;
+        while (j < line.size() && is_ws(line[j])) ++j;
+        const std::size_t name_start = j;
+        while (j < line.size() && is_token_char(line[j])) ++j;
+        std::string_view name = line.substr(name_start, j - name_start);
+        while (j < line.size() && (line[j] == ' ' || line[j] == '\t')) ++j;
+        if (name.empty() && j == line.size()) continue;  // blank
+        if (name.empty() || j == line.size() || line[j] != ':')
+            return start_ec ? start_ec : Errc::bad_header;
+        std::string_view value = trim(line.substr(j + 1));
         out.fields_.push_back({name, value});
         Known k = classify(name);
         if (k != kOther && count[k]++ == 0) first[k] = value;
@@ -526,18 +554,14 @@ std::error_code parse_message(std::string data, Message& out, Framing framing) {
     if (auto ec = parse_via(first_element(first[kVia]), out.via_)) return ec;
     if (!count[kTo]) return Errc::missing_to;
     if (!count[kFrom]) return Errc::missing_from;
-    {
-        // To and From may hold any absoluteURI (RFC 4475 §3.3.4).
-        NameAddr na;
-        if (auto ec = parse_name_addr(first[kTo], na); ec && ec != Errc::unsupported_scheme)
-            return Errc::bad_to;
-        if (auto ec = parse_name_addr(first[kFrom], na); ec && ec != Errc::unsupported_scheme)
-            return Errc::bad_from;
-    }
+    // To and From may hold any absoluteURI (RFC 4475 §3.3.4).
+    if (auto ec = check_name_addr(first[kTo]); ec && ec != Errc::unsupported_scheme)
+        return Errc::bad_to;
+    if (auto ec = check_name_addr(first[kFrom]); ec && ec != Errc::unsupported_scheme)
+        return Errc::bad_from;
     if (!count[kCallId]) return Errc::missing_call_id;
     std::string_view callid = first[kCallId];
-    if (callid.empty() || callid.find_first_of(" \t") != std::string_view::npos)
-        return Errc::bad_call_id;
+    if (callid.empty() || !none_of_class(callid, kWs)) return Errc::bad_call_id;
     out.call_id_ = callid;
     if (!count[kCSeq]) return Errc::missing_cseq;
     {

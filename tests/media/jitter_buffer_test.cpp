@@ -242,8 +242,8 @@ struct Simulation {
 };
 
 JitterBufferConfig adaptive_config() {
-    return JitterBufferConfig{.capacity = 64, .adaptive = true, .min_delay_ms = 20,
-                              .max_delay_ms = 300};
+    return JitterBufferConfig{
+        .capacity = 64, .adaptive = true, .min_delay_ms = 20, .max_delay_ms = 300};
 }
 
 // Deterministic pseudo-random delay in [0, max_ms], a different value per packet.
@@ -279,12 +279,13 @@ TEST(JitterBuffer, AdaptiveGrowsQuicklyWhenJitterRises) {
     sim.clear_counts();
     sim.run(1000, [](int64_t i) { return 5 + hashed_delay(i, 80); });
     const auto settled = sim.jb.stats();
-    std::printf("[   info   ] calm target %.1f; rising target %.1f late %zu; settled target %.1f "
-                "delay %.1f mean %.1f peak %.1f late %zu missing %zu inserted %llu dropped %llu\n",
-                calm.target_ms, rising.target_ms, late_rising, settled.target_ms, settled.delay_ms,
-                settled.mean_delay_ms, settled.peak_jitter_ms, sim.late, sim.missing,
-                static_cast<unsigned long long>(settled.frames_inserted),
-                static_cast<unsigned long long>(settled.frames_dropped));
+    std::printf(
+        "[   info   ] calm target %.1f; rising target %.1f late %zu; settled target %.1f "
+        "delay %.1f mean %.1f peak %.1f late %zu missing %zu inserted %llu dropped %llu\n",
+        calm.target_ms, rising.target_ms, late_rising, settled.target_ms, settled.delay_ms,
+        settled.mean_delay_ms, settled.peak_jitter_ms, sim.late, sim.missing,
+        static_cast<unsigned long long>(settled.frames_inserted),
+        static_cast<unsigned long long>(settled.frames_dropped));
     EXPECT_LE(sim.late, 3u);
     EXPECT_LE(sim.missing, 3u);
     EXPECT_GE(settled.delay_ms, settled.target_ms - 1);
@@ -307,11 +308,12 @@ TEST(JitterBuffer, AdaptiveShrinksSlowlyWhenCalm) {
 
     sim.run(1500, [](int64_t) { return 0; });  // 30 calm seconds: back to the minimum
     const auto calm = sim.jb.stats();
-    std::printf("[   info   ] jittery target %.1f dropped %llu; after 1 s %.1f; calm %.1f delay "
-                "%.1f dropped %llu\n",
-                jittery.target_ms, static_cast<unsigned long long>(jittery.frames_dropped),
-                after_1s.target_ms, calm.target_ms, calm.delay_ms,
-                static_cast<unsigned long long>(calm.frames_dropped));
+    std::printf(
+        "[   info   ] jittery target %.1f dropped %llu; after 1 s %.1f; calm %.1f delay "
+        "%.1f dropped %llu\n",
+        jittery.target_ms, static_cast<unsigned long long>(jittery.frames_dropped),
+        after_1s.target_ms, calm.target_ms, calm.delay_ms,
+        static_cast<unsigned long long>(calm.frames_dropped));
     EXPECT_LE(calm.target_ms, 25.0);
     EXPECT_LE(calm.delay_ms, 50.0);
     // Each skip shrinks by 20 ms, never more than one per 500 ms.

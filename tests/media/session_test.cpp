@@ -8,8 +8,8 @@
 #include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 #include <filesystem>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -375,12 +375,12 @@ TEST(MediaSession, RtcpReportsLossJitterAndRoundTrip) {
 
     const auto sa = call.a->stats();
     const auto sb = call.b->stats();
-    std::printf("[   info   ] A: rtcp sent %llu recv %llu, rtt %.3f ms, peer sees lost %lld "
-                "jitter %.3f ms, max fraction %.3f\n",
-                static_cast<unsigned long long>(sa.rtcp_sent),
-                static_cast<unsigned long long>(sa.rtcp_received), sa.rtt_ms.value_or(-1),
-                static_cast<long long>(sa.remote_cumulative_lost), sa.remote_jitter_ms,
-                max_fraction);
+    std::printf(
+        "[   info   ] A: rtcp sent %llu recv %llu, rtt %.3f ms, peer sees lost %lld "
+        "jitter %.3f ms, max fraction %.3f\n",
+        static_cast<unsigned long long>(sa.rtcp_sent),
+        static_cast<unsigned long long>(sa.rtcp_received), sa.rtt_ms.value_or(-1),
+        static_cast<long long>(sa.remote_cumulative_lost), sa.remote_jitter_ms, max_fraction);
     EXPECT_EQ(dropped, 5);
     // RFC 3550 §6.3: with 5 % of ~2 x 4 kB/s for RTCP the bandwidth term (~0.6 s) exceeds the
     // 200 ms Tmin, so a report every ~0.5 s on average (randomised 0.5..1.5, / 1.218).
@@ -397,8 +397,8 @@ TEST(MediaSession, RtcpReportsLossJitterAndRoundTrip) {
     // A learns B's view of its stream.
     EXPECT_GE(sa.remote_reports, 3u);
     EXPECT_EQ(sa.remote_cumulative_lost, 5);
-    EXPECT_GT(max_fraction, 0.0);    // some interval saw the loss ...
-    EXPECT_LE(max_fraction, 0.5);    // ... at a plausible rate
+    EXPECT_GT(max_fraction, 0.0);             // some interval saw the loss ...
+    EXPECT_LE(max_fraction, 0.5);             // ... at a plausible rate
     EXPECT_EQ(sa.remote_fraction_lost, 0.0);  // the last interval was clean
     EXPECT_GE(sa.remote_jitter_ms, 0.0);
     EXPECT_LT(sa.remote_jitter_ms, 100.0);
@@ -575,7 +575,7 @@ TEST(MediaSession, DtmfPacketsFollowRfc4733) {
     run_for(io, 600ms, {&s});
 
     const auto first = std::find_if(rtp.begin(), rtp.end(),
-                                     [](const RtpHeader& h) { return h.payload_type == 101; });
+                                    [](const RtpHeader& h) { return h.payload_type == 101; });
     ASSERT_NE(first, rtp.end());
     const auto i0 = static_cast<size_t>(first - rtp.begin());
     ASSERT_GT(i0, 0u);
@@ -626,6 +626,139 @@ TEST(MediaSession, DtmfErrors) {
 
     cfg.dtmf_payload_type = cfg.payload_type;  // must differ from the audio's
     EXPECT_EQ(MediaSession(io, cfg, nullptr).start(), errc::invalid_argument);
+}
+
+// Keeps everything written to it (test only: allocates as it grows).
+class VectorSink final : public AudioSink {
+  public:
+    void write(std::span<const int16_t> frame) override {
+        pcm.insert(pcm.end(), frame.begin(), frame.end());
+    }
+    std::vector<int16_t> pcm;
+};
+
+// An impaired network between two sessions on the same io_context: every datagram, in both
+// directions, is dropped with 10 % probability and otherwise delayed by 0..40 ms (uniform), so
+// packets also get reordered. Decisions come from seeded generators, one per direction, and
+// depend only on the datagram's index, not on timing.
+struct ImpairedLink {
+    asio::io_context io;
+    std::unique_ptr<MediaSession> a, b;
+    uint64_t rng_ab = 0x243F6A8885A308D3ull, rng_ba = 0x13198A2E03707344ull;
+    int dropped_ab = 0, delivered_ab = 0;
+
+    static uint32_t next(uint64_t& s) {  // xorshift64*
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        return static_cast<uint32_t>((s * 0x2545F4914F6CDD1Dull) >> 32);
+    }
+    // Returns whether the datagram was sent on (not dropped).
+    bool relay(std::span<const uint8_t> d, uint64_t& rng, MediaSession* const* to) {
+        if (next(rng) % 100 < 10) return false;
+        const auto delay = std::chrono::microseconds(next(rng) % 40'001);
+        auto timer = std::make_shared<asio::steady_timer>(io, delay);
+        timer->async_wait(
+            [timer, to, pkt = std::vector<uint8_t>(d.begin(), d.end())](const std::error_code& ec) {
+                if (!ec) (*to)->on_packet(pkt);
+            });
+        return true;
+    }
+    MediaSession* pa = nullptr;
+    MediaSession* pb = nullptr;
+
+    ImpairedLink(MediaConfig ca, MediaConfig cb) {
+        a = std::make_unique<MediaSession>(io, std::move(ca), [this](std::span<const uint8_t> d) {
+            if (relay(d, rng_ab, &pb)) {
+                ++delivered_ab;
+            } else {
+                ++dropped_ab;
+            }
+        });
+        b = std::make_unique<MediaSession>(
+            io, std::move(cb), [this](std::span<const uint8_t> d) { relay(d, rng_ba, &pa); });
+        pa = a.get();
+        pb = b.get();
+    }
+};
+
+TEST(MediaSession, ToneSurvivesLossAndJitter) {
+    const auto key_ab = new_key(), key_ba = new_key();
+    MediaConfig ca{.codec_name = "opus", .payload_type = 111, .tx_key = key_ab, .rx_key = key_ba};
+    MediaConfig cb{.codec_name = "opus", .payload_type = 111, .tx_key = key_ba, .rx_key = key_ab};
+    ca.rtcp_interval_ms = cb.rtcp_interval_ms = 500;
+    ca.source = std::make_shared<ToneSource>(440.0, 0.3);
+    ca.sink = std::make_shared<NullSink>();
+    cb.source = std::make_shared<ToneSource>(620.0, 0.3);
+    auto heard = std::make_shared<VectorSink>();
+    cb.sink = heard;
+    cb.jitter_delay_ms = 20;  // start too low: the buffer has to grow to cover the jitter
+    ImpairedLink link(std::move(ca), std::move(cb));
+    ASSERT_FALSE(link.a->start());
+    ASSERT_FALSE(link.b->start());
+    asio::steady_timer stop(link.io);
+    stop.expires_after(6s);
+    stop.async_wait([&](const std::error_code&) {
+        link.a->stop();
+        link.b->stop();
+    });
+    link.io.run();
+
+    const auto sb = link.b->stats();
+    const auto qb = link.b->quality_report();
+    const auto sa = link.a->stats();
+    std::printf(
+        "[   info   ] A->B dropped %d of %d; B: lost %llu late %llu concealed %llu "
+        "inserted %llu dropped %llu, target %.1f ms, mean delay %.1f ms, jitter %.1f ms, "
+        "loss %.1f %%, one-way %.1f ms, MOS %.2f; A sees: lost %lld, rtt %.1f ms\n",
+        link.dropped_ab, link.dropped_ab + link.delivered_ab,
+        static_cast<unsigned long long>(sb.packets_lost),
+        static_cast<unsigned long long>(sb.packets_late),
+        static_cast<unsigned long long>(sb.frames_concealed),
+        static_cast<unsigned long long>(sb.frames_inserted),
+        static_cast<unsigned long long>(sb.frames_dropped), sb.jitter_target_ms,
+        sb.mean_playout_delay_ms, sb.jitter_ms, qb.loss_percent, qb.one_way_delay_ms, qb.mos,
+        static_cast<long long>(sa.remote_cumulative_lost), sa.rtt_ms.value_or(-1));
+
+    // The impairment happened: ~10 % loss, with FEC/PLC filling in.
+    const double loss_rate =
+        static_cast<double>(link.dropped_ab) / (link.dropped_ab + link.delivered_ab);
+    EXPECT_GT(loss_rate, 0.06);
+    EXPECT_LT(loss_rate, 0.14);
+    EXPECT_GT(sb.packets_lost, 15u);
+    EXPECT_GT(sb.frames_concealed, 15u);
+    // The adaptive buffer grew to cover the 0..40 ms of delay variation, so (almost) nothing
+    // was too late.
+    EXPECT_GE(sb.jitter_target_ms, 35.0);
+    EXPECT_LE(sb.jitter_target_ms, 200.0);
+    EXPECT_GE(sb.frames_inserted, 1u);
+    EXPECT_LE(sb.packets_late, sb.packets_received / 30);
+    EXPECT_GT(sb.jitter_ms, 2.0);  // RFC 3550 jitter of uniform 0..40 ms is ~9 ms
+
+    // The listener still hears a clean 440 Hz tone without holes.
+    ASSERT_GT(heard->pcm.size(), 4u * kSampleRate);
+    const auto sound = trim_silence(heard->pcm);
+    ASSERT_GT(sound.size(), 4u * kSampleRate);
+    const ToneReport r = analyze_tone(sound, kSampleRate, 440.0);
+    const double gap = longest_silent_gap_ms(heard->pcm, kSampleRate);
+    std::printf("[   info   ] heard: peak %.1f Hz, SNR %.1f dB, rms %.3f, longest gap %.1f ms\n",
+                r.peak_hz, r.snr_db, r.rms, gap);
+    EXPECT_NEAR(r.peak_hz, 440.0, 5.0);
+    EXPECT_GT(r.snr_db, 15.0);
+    EXPECT_LT(gap, 60.0);
+    EXPECT_GT(r.rms, 0.15);  // the tone is 0.3 peak: 0.21 RMS
+
+    // RTCP crossed the same link: A knows B saw losses, and the quality report reflects them.
+    EXPECT_GT(sa.remote_reports, 0u);
+    EXPECT_GT(sa.remote_cumulative_lost, 0);
+    ASSERT_TRUE(sa.rtt_ms);
+    EXPECT_GT(*sa.rtt_ms, 0.0);
+    EXPECT_LT(*sa.rtt_ms, 500.0);
+    EXPECT_GT(qb.loss_percent, 5.0);
+    EXPECT_LT(qb.loss_percent, 20.0);
+    EXPECT_LT(qb.mos, estimate_mos(qb.one_way_delay_ms, 0, "opus"));
+    EXPECT_GT(qb.mos, 2.5);
+    EXPECT_GT(qb.one_way_delay_ms, sb.mean_playout_delay_ms);
 }
 
 TEST(MediaSession, StartValidatesConfig) {

@@ -20,11 +20,11 @@ struct JitterBufferConfig {
 };
 
 struct JitterStats {
-    double delay_ms = 0;       // playout delay of the latest frame: its playout time minus the
-                               // earliest arrival the stream's timing allows (see below)
-    double mean_delay_ms = 0;  // mean of delay_ms over the frames played from packets
-    double target_ms = 0;      // current target delay (fixed mode: target_delay_frames * 20)
-    double peak_jitter_ms = 0; // decaying peak of the packets' delay beyond the fastest one
+    double delay_ms = 0;           // playout delay of the latest frame: its playout time minus the
+                                   // earliest arrival the stream's timing allows (see below)
+    double mean_delay_ms = 0;      // mean of delay_ms over the frames played from packets
+    double target_ms = 0;          // current target delay (fixed mode: target_delay_frames * 20)
+    double peak_jitter_ms = 0;     // decaying peak of the packets' delay beyond the fastest one
     uint64_t frames_inserted = 0;  // concealment frames played to grow the delay
     uint64_t frames_dropped = 0;   // frames skipped to shrink the delay
 };
@@ -39,10 +39,10 @@ enum class JitterPush {
 
 struct JitterFrame {
     enum class Kind {
-        idle,     // nothing to play yet (before the first packet, while priming, after a stop)
-        packet,   // payload is the frame to decode
-        missing,  // the frame never arrived: conceal (next_payload, if set, can carry FEC)
-        inserted, // adaptive growth: play one concealment frame; `sequence` is still to come
+        idle,      // nothing to play yet (before the first packet, while priming, after a stop)
+        packet,    // payload is the frame to decode
+        missing,   // the frame never arrived: conceal (next_payload, if set, can carry FEC)
+        inserted,  // adaptive growth: play one concealment frame; `sequence` is still to come
     };
     Kind kind = Kind::idle;
     uint16_t sequence = 0;

@@ -28,9 +28,9 @@ namespace p2psip::media {
 namespace asio = boost::asio;
 
 struct MediaConfig {
-    std::string codec_name = "opus";  // anything find_codec() knows: "opus", "PCMU", "opus/48000/2"
+    std::string codec_name = "opus";  // anything find_codec() knows: "opus", "PCMU", "PCMA", ...
     int payload_type = 111;           // negotiated RTP payload type (0..127), sent and expected
-    uint32_t clock_rate = 0;          // RTP clock; 0 = the codec's (48000 Opus, 8000 PCMU)
+    uint32_t clock_rate = 0;          // RTP clock; 0 = the codec's (48000 Opus, 8000 G.711)
     std::optional<SrtpKeyMaterial> tx_key{};  // our a=crypto key; nullopt = plaintext RTP
     std::optional<SrtpKeyMaterial> rx_key{};  // the peer's a=crypto key; nullopt = plaintext RTP
     // Shared ownership: the session keeps them alive while it runs; the caller may keep a handle
@@ -58,7 +58,8 @@ struct MediaConfig {
 
 struct MediaStats {
     uint64_t packets_sent = 0;
-    uint64_t packets_received = 0;    // RTP packets accepted (authenticated, parsed, right PT)
+    uint64_t packets_received = 0;    // RTP packets accepted (authenticated, parsed, audio or
+                                      // telephone-event PT)
     uint64_t packets_lost = 0;        // RFC 3550 A.3: expected - received, never negative
     uint64_t packets_late = 0;        // arrived after their playout time
     uint64_t bytes_sent = 0;          // datagram bytes handed to send_packet (incl. SRTP tag)
@@ -73,23 +74,23 @@ struct MediaStats {
     uint64_t ticks = 0;               // 20 ms ticks processed
     uint64_t ticks_skipped = 0;       // ticks dropped because the timer was badly late
     // RTCP (RFC 3550 §6.4).
-    uint64_t rtcp_sent = 0;               // compound RTCP packets sent (SR/RR + SDES [+ BYE])
-    uint64_t remote_reports = 0;          // report blocks about our stream received from the peer
-    std::optional<double> rtt_ms;         // latest round-trip time, A - LSR - DLSR (§6.4.1)
-    double remote_fraction_lost = 0;      // the peer's view of our stream: 0..1, last interval
-    int64_t remote_cumulative_lost = 0;   // the peer's view: packets of ours lost in total
-    double remote_jitter_ms = 0;          // the peer's view: interarrival jitter of our packets
-    uint64_t remote_packets_sent = 0;     // sender packet count from the peer's latest SR
-    bool remote_bye = false;              // the peer sent an RTCP BYE
+    uint64_t rtcp_sent = 0;              // compound RTCP packets sent (SR/RR + SDES [+ BYE])
+    uint64_t remote_reports = 0;         // report blocks about our stream received from the peer
+    std::optional<double> rtt_ms;        // latest round-trip time, A - LSR - DLSR (§6.4.1)
+    double remote_fraction_lost = 0;     // the peer's view of our stream: 0..1, last interval
+    int64_t remote_cumulative_lost = 0;  // the peer's view: packets of ours lost in total
+    double remote_jitter_ms = 0;         // the peer's view: interarrival jitter of our packets
+    uint64_t remote_packets_sent = 0;    // sender packet count from the peer's latest SR
+    bool remote_bye = false;             // the peer sent an RTCP BYE
     // Playout (JitterBuffer).
-    double playout_delay_ms = 0;          // current playout delay
-    double mean_playout_delay_ms = 0;     // mean over the frames played from packets
-    double jitter_target_ms = 0;          // the buffer's current target delay
-    uint64_t frames_inserted = 0;         // concealment frames played to grow the delay
-    uint64_t frames_dropped = 0;          // frames skipped to shrink the delay
+    double playout_delay_ms = 0;       // current playout delay
+    double mean_playout_delay_ms = 0;  // mean over the frames played from packets
+    double jitter_target_ms = 0;       // the buffer's current target delay
+    uint64_t frames_inserted = 0;      // concealment frames played to grow the delay
+    uint64_t frames_dropped = 0;       // frames skipped to shrink the delay
     // DTMF (RFC 4733).
-    uint64_t dtmf_sent = 0;               // events completed (end packet sent three times)
-    uint64_t dtmf_received = 0;           // distinct events received
+    uint64_t dtmf_sent = 0;      // events completed (end packet sent three times)
+    uint64_t dtmf_received = 0;  // distinct events received
 };
 
 // The paced audio of one call: every 20 ms it reads a frame from the source, encodes it, sends
@@ -194,10 +195,10 @@ class MediaSession {
     size_t dtmf_count_ = 0;
     bool dtmf_active_ = false;
     DtmfDigit dtmf_now_{};
-    uint32_t dtmf_ts_ = 0;          // the event's RTP timestamp (its start)
-    uint32_t dtmf_done_ = 0;        // frames of the event sent so far
-    uint32_t dtmf_ends_ = 0;        // end packets sent
-    uint32_t dtmf_gap_ = 0;         // audio ticks still due before the next event
+    uint32_t dtmf_ts_ = 0;    // the event's RTP timestamp (its start)
+    uint32_t dtmf_done_ = 0;  // frames of the event sent so far
+    uint32_t dtmf_ends_ = 0;  // end packets sent
+    uint32_t dtmf_gap_ = 0;   // audio ticks still due before the next event
     // DTMF receiving.
     bool have_rx_event_ = false;
     uint32_t rx_event_ts_ = 0;
