@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # ./run bench [WHAT...]: benchmarks, never part of the tests. WHAT is any of
 #   call     call setup through the DHT on loopback (seconds)
+#   media    CPU per full-duplex call, raw Opus/libsrtp references, send-clock jitter (~2 min)
 #   sim      simulator: steady 1k and 10k nodes, churn and NAT at 10k (about an hour)
 #   sim-100k simulator: 100k nodes (hours, ~15 GiB)
-# Default: call sim. docs/benchmarks.md records the latest figures with these commands.
+# Default: call media sim. docs/benchmarks.md records the latest figures with these commands.
 set -euo pipefail
 BUILD=${1:?build dir}
 shift
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(call sim)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(call media sim)
 OUT=${P2PSIP_BENCH_OUT:-$ROOT/build/bench-results}
 mkdir -p "$OUT"
 
@@ -28,6 +29,10 @@ for w in "${WHAT[@]}"; do
     call)
       echo "== call setup through the DHT on 127.0.0.1"
       bash "$HERE/call_setup.sh" "$BUILD/node/p2psip" "${CALLS:-10}"
+      ;;
+    media)
+      echo "== media (targets: <= 2 % of one core per full-duplex call; send-clock p99 <= 0.5 ms, no drift)"
+      "$BUILD/bench/media/media_bench"
       ;;
     sim)
       echo "== simulator (targets: 10k >= 20x real time; lookup p50 <= 300 ms, p99 <= 1 s at 10k;"
