@@ -362,6 +362,10 @@ void Call::end(int status, const std::string& reason) {
         report_.packets_lost = s.packets_lost;
         report_.srtp_auth_failures = s.srtp_auth_failures;
         report_.jitter_ms = s.jitter_ms;
+        const auto q = media_->quality_report();
+        report_.rtt_ms = q.rtt_ms;
+        report_.playout_delay_ms = q.playout_delay_ms;
+        report_.mos = q.mos;
         report_.media_seconds = std::chrono::duration<double>(Clock::now() - *media_at_).count();
         media_.reset();  // closes the recording now, not when the call object goes
     }

@@ -62,6 +62,10 @@ std::string to_text(const CallReport& r) {
     out += fmt::format("packets:        sent {}, received {}, lost {}\n", r.packets_sent,
                        r.packets_received, r.packets_lost);
     out += fmt::format("jitter:         {:.1f} ms\n", r.jitter_ms);
+    out += fmt::format("rtt (rtcp):     {}\n", ms(r.rtt_ms));
+    out += fmt::format("playout delay:  {:.0f} ms\n", r.playout_delay_ms);
+    out += fmt::format("quality (MOS):  {}\n",
+                       r.mos > 0 ? fmt::format("{:.2f} (E-model estimate)", r.mos) : "-");
     out += fmt::format("media time:     {:.1f} s\n", r.media_seconds);
     out += "=====================\n";
     return out;
@@ -73,13 +77,15 @@ std::string to_json(const CallReport& r) {
         "\"answered\":{},\"status\":{},\"end_reason\":{},\"lookup_ms\":{},\"ringing_ms\":{},"
         "\"answer_ms\":{},\"media_ms\":{},\"ice_pair\":{},\"codec\":{},\"srtp\":{},"
         "\"srtp_suite\":{},\"packets_sent\":{},\"packets_received\":{},\"packets_lost\":{},"
-        "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f}}}",
+        "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f},\"rtt_ms\":{},"
+        "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
         r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
         json_ms(r.answer_ms), json_ms(r.ice_ms), json_string(r.ice_pair), json_string(r.codec),
         r.srtp ? "true" : "false", json_string(r.srtp_suite), r.packets_sent, r.packets_received,
-        r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds);
+        r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds, json_ms(r.rtt_ms),
+        r.playout_delay_ms, r.mos);
 }
 
 }  // namespace p2psip::node

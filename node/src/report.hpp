@@ -21,6 +21,9 @@ struct CallReport {
     std::uint64_t srtp_auth_failures = 0;
     double jitter_ms = 0;
     double media_seconds = 0;
+    std::optional<double> rtt_ms;  // from RTCP
+    double playout_delay_ms = 0;   // mean jitter-buffer delay
+    double mos = 0;                // ITU-T G.107 E-model estimate (0: no media)
 };
 
 std::string to_text(const CallReport& r);

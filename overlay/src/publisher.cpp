@@ -72,7 +72,7 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
     const auto me = dht_.identity().second->getId();
     const auto expires = unix_seconds(dht_.now()) + static_cast<std::uint64_t>(config_.ttl.count());
     Claim claim{config_.aor, me, claim_created_, expires};
-    Binding binding{config_.aor, config_.contacts, config_.instance_id, me, expires, ++seq_};
+    Binding binding{config_.aor, config_.contacts, config_.instance_id, me, expires, next_seq()};
 
     // Both puts must land; the second completion reports.
     struct Pending {
@@ -104,6 +104,16 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
     dht_.put_signed(key, make_binding_value(binding), on_put, true);
 }
 
+std::uint64_t BindingPublisher::next_seq() {
+    // Milliseconds since the epoch, so that a restarted instance (seq back in memory at 0)
+    // still outranks the bindings of its previous run (protocol.md §3).
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(dht_.now().time_since_epoch())
+            .count();
+    seq_ = std::max(seq_ + 1, static_cast<std::uint64_t>(ms < 0 ? 0 : ms));
+    return seq_;
+}
+
 void BindingPublisher::schedule_refresh() {
     std::weak_ptr<BindingPublisher> weak = shared_from_this();
     // Refresh at half the lifetime so one lost refresh still leaves the record alive.
@@ -123,7 +133,7 @@ void BindingPublisher::withdraw(std::function<void()> done) {
         refresh_timer_ = 0;
     }
     const auto me = dht_.identity().second->getId();
-    Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), ++seq_};
+    Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), next_seq()};
     const auto key = aor_key(config_.aor);
     dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
     dht_.put_signed(

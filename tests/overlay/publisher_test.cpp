@@ -52,6 +52,7 @@ TEST(Publisher, RefreshesBeforeExpiry) {
         started = true;
     });
     ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    const auto first_seq = pub->seq();
     // ttl 2 s: refreshed every second; after ~3.5 s the record is still live and newer.
     test::run_until(
         o.io, [] { return false; }, 3500ms);
@@ -59,7 +60,36 @@ TEST(Publisher, RefreshesBeforeExpiry) {
     auto r = find(o, *o.nodes[2], "sip:refresh@example.org");
     ASSERT_TRUE(r);
     ASSERT_FALSE(r->first) << r->first.message();
-    EXPECT_GE(r->second.bindings.at(0).seq, 3u);
+    EXPECT_GT(r->second.bindings.at(0).seq, first_seq);
+}
+
+TEST(Publisher, RestartedInstanceOutranksItsPreviousRun) {
+    test::Overlay o(3);
+    const std::string aor = "sip:restart@example.org";
+    {
+        auto before = BindingPublisher::create(*o.nodes[1], config_for(aor, "sip:old@127.0.0.1:1"));
+        bool started = false;
+        before->start([&](std::error_code) { started = true; });
+        ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+        // Republishing pushes the old run's counter up before it "crashes".
+        before->set_contacts({"sip:old@127.0.0.1:2"});
+        before->set_contacts({"sip:old@127.0.0.1:3"});
+        test::run_until(
+            o.io, [] { return false; }, 300ms);
+    }
+    // Same instance id, new process: its counter starts from scratch in memory.
+    auto after = BindingPublisher::create(*o.nodes[1], config_for(aor, "sip:new@127.0.0.1:4"));
+    bool started = false;
+    after->start([&](std::error_code ec) {
+        EXPECT_FALSE(ec);
+        started = true;
+    });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    auto r = find(o, *o.nodes[2], aor);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(r->first) << r->first.message();
+    ASSERT_EQ(r->second.bindings.size(), 1u);
+    EXPECT_EQ(r->second.bindings[0].contacts[0], "sip:new@127.0.0.1:4");
 }
 
 TEST(Publisher, SecondKeyCannotTakeAHeldName) {

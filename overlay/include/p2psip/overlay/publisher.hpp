@@ -38,6 +38,7 @@ class BindingPublisher : public std::enable_shared_from_this<BindingPublisher> {
     BindingPublisher(DhtAccess& dht, PublishConfig config);
     void publish(std::function<void(std::error_code)> done);
     void schedule_refresh();
+    std::uint64_t next_seq();
 
     DhtAccess& dht_;
     PublishConfig config_;
