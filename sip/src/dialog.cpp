@@ -15,6 +15,13 @@ std::string without_tag(const NameAddr& na) {
     return copy.to_string();
 }
 
+// From/To may carry any absoluteURI (tel:, RFC 4475 §3.3.4); only the remote target and
+// routes must be SIP URIs.
+std::error_code parse_party(const Message& msg, std::string_view header, NameAddr& out) {
+    auto ec = parse_name_addr(msg.header(header).value_or(""), out);
+    return ec == Errc::unsupported_scheme ? std::error_code{} : ec;
+}
+
 void read_route_set(const Message& msg, bool reverse, Dialog& d) {
     auto rr = msg.headers("Record-Route");
     if (reverse) std::reverse(rr.begin(), rr.end());
@@ -33,8 +40,8 @@ void read_route_set(const Message& msg, bool reverse, Dialog& d) {
 std::error_code Dialog::from_uac(const Message& response, std::string local_contact, Dialog& out) {
     out = Dialog{};
     NameAddr from, to;
-    if (auto ec = parse_name_addr(response.header("From").value_or(""), from)) return ec;
-    if (auto ec = parse_name_addr(response.header("To").value_or(""), to)) return ec;
+    if (auto ec = parse_party(response, "From", from)) return ec;
+    if (auto ec = parse_party(response, "To", to)) return ec;
     if (!to.tag() || !from.tag()) return Errc::invalid_state;
     out.call_id = response.call_id();
     out.local_tag = *from.tag();
@@ -48,7 +55,7 @@ std::error_code Dialog::from_uac(const Message& response, std::string local_cont
     read_route_set(response, true, out);
     if (auto c = response.contact()) {
         out.remote_target = c->uri;
-    } else {
+    } else if (to.uri.is_sip()) {
         out.remote_target = to.uri;
     }
     out.state = response.status() >= 200 ? State::confirmed : State::early;
@@ -59,8 +66,8 @@ std::error_code Dialog::from_uas(const Message& request, std::string local_tag,
                                  std::string local_contact, Dialog& out) {
     out = Dialog{};
     NameAddr from, to;
-    if (auto ec = parse_name_addr(request.header("From").value_or(""), from)) return ec;
-    if (auto ec = parse_name_addr(request.header("To").value_or(""), to)) return ec;
+    if (auto ec = parse_party(request, "From", from)) return ec;
+    if (auto ec = parse_party(request, "To", to)) return ec;
     out.call_id = request.call_id();
     out.local_tag = std::move(local_tag);
     out.remote_tag = from.tag().value_or("");
@@ -72,7 +79,7 @@ std::error_code Dialog::from_uas(const Message& request, std::string local_tag,
     read_route_set(request, false, out);  // §12.1.1: in order
     if (auto c = request.contact()) {
         out.remote_target = c->uri;
-    } else {
+    } else if (from.uri.is_sip()) {
         out.remote_target = from.uri;
     }
     out.state = State::early;

@@ -52,8 +52,6 @@ class Category final : public std::error_category {
                 return "Missing Call-ID header";
             case Errc::missing_cseq:
                 return "Missing CSeq header";
-            case Errc::missing_max_forwards:
-                return "Missing Max-Forwards header";
             case Errc::bad_via:
                 return "Malformed Via header";
             case Errc::bad_to:
@@ -72,6 +70,14 @@ class Category final : public std::error_category {
                 return "Malformed Content-Length header";
             case Errc::body_truncated:
                 return "Body shorter than Content-Length";
+            case Errc::bad_contact:
+                return "Malformed Contact header";
+            case Errc::bad_date:
+                return "Malformed Date header";
+            case Errc::missing_content_length:
+                return "Missing Content-Length header";
+            case Errc::incomplete_message:
+                return "Incomplete message";
             case Errc::sdp_bad_line:
                 return "Malformed SDP line";
             case Errc::sdp_missing_field:

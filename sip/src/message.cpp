@@ -97,6 +97,7 @@ std::string Via::sent_by() const {
 
 std::error_code parse_via(std::string_view s, Via& out) {
     out = Via{};
+    out.params.reserve(4);
     out.text = trim(s);
     s = out.text;
     // sent-protocol = protocol-name SLASH protocol-version SLASH transport (LWS around SLASH)
@@ -229,132 +230,345 @@ std::error_code parse_start_line(std::string_view line, bool& is_request, std::s
         auto sp2 = rest.find(' ');
         std::string_view code = rest.substr(0, sp2);
         int c = 0;
+        // RFC 4475 §3.1.2.19: 4294967301 must not wrap around into a valid code.
         if (code.size() != 3 || !parse_uint(code, c) || c < 100 || c > 699)
             return Errc::bad_status_code;
         status = c;
         reason = sp2 == std::string_view::npos ? std::string_view{} : rest.substr(sp2 + 1);
         return {};
     }
-    // Request-Line = Method SP Request-URI SP SIP-Version (RFC 3261 §7.1), single SPs
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF (RFC 3261 §7.1): single SPs,
+    // no LWS inside the Request-URI, nothing after the version (RFC 4475 §3.1.2.8-10).
     is_request = true;
     auto sp1 = line.find(' ');
     if (sp1 == std::string_view::npos) return Errc::bad_start_line;
     method = line.substr(0, sp1);
     if (!is_token(method)) return Errc::bad_method;
-    auto sp2 = line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos) return Errc::bad_start_line;
-    ruri = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view version = line.substr(sp2 + 1);
-    if (ruri.empty() || version.find(' ') != std::string_view::npos) return Errc::bad_request_uri;
+    auto last = line.rfind(' ');
+    if (last == sp1) return Errc::bad_start_line;
+    std::string_view version = line.substr(last + 1);
+    ruri = line.substr(sp1 + 1, last - sp1 - 1);
+    if (version.empty() || ruri.empty() || ruri.front() == ' ' || ruri.back() == ' ')
+        return Errc::bad_start_line;
+    if (!none_of_class(ruri, kWs)) return Errc::bad_request_uri;
     if (version.size() < 5 || !iequals(version.substr(0, 4), "SIP/")) return Errc::bad_start_line;
     if (!iequals(version, "SIP/2.0")) return Errc::unsupported_version;
     // Request-URI: any absolute URI; sip/sips must be valid and carry no headers (§19.1.1).
-    Uri u;
-    auto ec = parse_uri(ruri, u);
+    bool has_headers = false;
+    auto ec = check_uri(ruri, &has_headers);
     if (ec == Errc::unsupported_scheme) return {};
-    if (ec || !u.headers.empty()) return Errc::bad_request_uri;
+    if (ec || has_headers) return Errc::bad_request_uri;
     return {};
 }
 
-}  // namespace
+// Headers the parser checks, by full or compact name.
+enum Known : int {
+    kVia,
+    kTo,
+    kFrom,
+    kCallId,
+    kCSeq,
+    kMaxForwards,
+    kContentLength,
+    kContentType,
+    kContact,
+    kDate,
+    kKnownCount,
+    kOther = kKnownCount
+};
 
-std::error_code parse_message(std::string datagram, Message& out) {
-    out = Message{};
-    auto buf = std::make_shared<std::string>(std::move(datagram));
-    out.buf_ = buf;
-    std::string& b = *buf;
+Known classify(std::string_view n) {
+    switch (n.size()) {
+        case 1:
+            switch (lower(n[0])) {
+                case 'v':
+                    return kVia;
+                case 't':
+                    return kTo;
+                case 'f':
+                    return kFrom;
+                case 'i':
+                    return kCallId;
+                case 'l':
+                    return kContentLength;
+                case 'c':
+                    return kContentType;
+                case 'm':
+                    return kContact;
+                default:
+                    return kOther;
+            }
+        case 2:
+            return iequals(n, "To") ? kTo : kOther;
+        case 3:
+            return iequals(n, "Via") ? kVia : kOther;
+        case 4:
+            if (iequals(n, "From")) return kFrom;
+            if (iequals(n, "CSeq")) return kCSeq;
+            if (iequals(n, "Date")) return kDate;
+            return kOther;
+        case 7:
+            if (iequals(n, "Call-ID")) return kCallId;
+            if (iequals(n, "Contact")) return kContact;
+            return kOther;
+        case 12:
+            if (iequals(n, "Max-Forwards")) return kMaxForwards;
+            if (iequals(n, "Content-Type")) return kContentType;
+            return kOther;
+        case 14:
+            return iequals(n, "Content-Length") ? kContentLength : kOther;
+        default:
+            return kOther;
+    }
+}
 
-    // RFC 3261 §7.5: ignore CRLFs before the start line.
-    std::size_t pos = 0;
-    while (pos < b.size() && (b[pos] == '\r' || b[pos] == '\n')) ++pos;
-    if (pos >= b.size()) return Errc::empty_message;
+// First element of a comma-separated header value (outside quotes and <>).
+std::string_view first_element(std::string_view v) {
+    int angle = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        char c = v[i];
+        if (c == '"') {
+            auto e = quoted_end(v.substr(i));
+            if (e == std::string_view::npos) return v;
+            i += e;
+        } else if (c == '<') {
+            ++angle;
+        } else if (c == '>') {
+            if (angle > 0) --angle;
+        } else if (c == ',' && angle == 0) {
+            return trim(v.substr(0, i));
+        }
+    }
+    return v;
+}
 
-    // Header section ends at the first empty line (CRLF CRLF; bare LF tolerated).
-    std::size_t hdr_end = b.size(), body_start = b.size();
-    for (std::size_t i = pos; i < b.size(); ++i) {
-        if (b[i] != '\n') continue;
+// SIP-date = rfc1123-date: wkday "," SP 2DIGIT SP month SP 4DIGIT SP time SP "GMT"
+// (RFC 3261 §20.17, §25.1; RFC 4475 §3.1.2.12: other zones are invalid).
+bool valid_sip_date(std::string_view d) {
+    static constexpr std::string_view kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    // "Fri, 01 Jan 2010 16:00:00 GMT" is exactly 29 characters.
+    if (d.size() != 29) return false;
+    auto one_of = [](std::string_view s, const auto& list) {
+        for (auto x : list)
+            if (s == x) return true;
+        return false;
+    };
+    auto digits = [&](std::size_t at, std::size_t n) {
+        for (std::size_t i = at; i < at + n; ++i)
+            if (!is_digit(d[i])) return false;
+        return true;
+    };
+    return one_of(d.substr(0, 3), kDays) && d.substr(3, 2) == ", " && digits(5, 2) && d[7] == ' ' &&
+           one_of(d.substr(8, 3), kMonths) && d[11] == ' ' && digits(12, 4) && d[16] == ' ' &&
+           digits(17, 2) && d[19] == ':' && digits(20, 2) && d[22] == ':' && digits(23, 2) &&
+           d.substr(25) == " GMT";
+}
+
+// Contact: "*" or a list of name-addr / addr-spec (RFC 3261 §20.10); in the addr-spec form
+// a URI with '?' or ',' is invalid (RFC 4475 §3.1.2.13). Any absoluteURI scheme is allowed.
+bool valid_contact(std::string_view v) {
+    if (v == "*") return true;
+    return for_each_element(v, ',', [](std::string_view part) {
+        auto ec = check_name_addr(part);
+        return !ec || ec == Errc::unsupported_scheme;
+    });
+}
+
+// Header section end: index of the blank line's terminator. Returns false when there is none.
+bool find_header_end(std::string_view b, std::size_t pos, std::size_t& hdr_end,
+                     std::size_t& body_start) {
+    for (std::size_t i = b.find('\n', pos); i != std::string_view::npos; i = b.find('\n', i + 1)) {
         if (i + 1 < b.size() && b[i + 1] == '\n') {
             hdr_end = i + 1;
             body_start = i + 2;
-            break;
+            return true;
         }
         if (i + 2 < b.size() && b[i + 1] == '\r' && b[i + 2] == '\n') {
             hdr_end = i + 1;
             body_start = i + 3;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::size_t skip_leading_crlf(std::string_view b) {
+    std::size_t pos = 0;
+    while (pos < b.size() && (b[pos] == '\r' || b[pos] == '\n')) ++pos;
+    return pos;
+}
+
+bool parse_content_length(std::string_view v, std::size_t& len) {
+    return v.size() <= 10 && parse_uint(v, len);
+}
+
+}  // namespace
+
+std::error_code frame_stream_message(std::string_view data, std::size_t& length) {
+    length = 0;
+    // RFC 3261 §7.5 / RFC 5626 §3.5.1: CRLFs between messages are keep-alives.
+    std::size_t pos = skip_leading_crlf(data);
+    std::size_t hdr_end = 0, body_start = 0;
+    if (!find_header_end(data, pos, hdr_end, body_start)) return Errc::incomplete_message;
+    std::optional<std::string_view> cl;
+    std::size_t i = data.find('\n', pos);  // skip the start line
+    while (i != std::string_view::npos && i + 1 < hdr_end) {
+        std::size_t start = i + 1;
+        std::size_t nl = data.find('\n', start);
+        std::string_view line = data.substr(start, nl - start);
+        i = nl;
+        if (line.empty() || line.front() == ' ' || line.front() == '\t') continue;  // folded
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue;  // parse_message reports it
+        if (classify(trim(line.substr(0, colon))) != kContentLength) continue;
+        // §18.3: with two Content-Length values the extent of the body is unknown.
+        if (cl) return Errc::duplicate_header;
+        cl = trim(line.substr(colon + 1));
+    }
+    if (!cl) return Errc::missing_content_length;  // §20.14: MUST over streams
+    std::size_t len = 0;
+    if (!parse_content_length(*cl, len)) return Errc::bad_content_length;
+    if (data.size() - body_start < len) return Errc::incomplete_message;
+    length = body_start + len;
+    return {};
+}
+
+std::error_code parse_message(std::string datagram, Message& out) {
+    return parse_message(std::move(datagram), out, Framing::datagram);
+}
+
+std::error_code parse_message(std::string data, Message& out, Framing framing) {
+    out = Message{};
+    auto buf = std::make_shared<std::string>(std::move(data));
+    out.buf_ = buf;
+    std::string& b = *buf;
+
+    // RFC 3261 §7.5: ignore CRLFs before the start line.
+    std::size_t pos = skip_leading_crlf(b);
+    if (pos >= b.size()) return Errc::empty_message;
+
+    // One scan over the line ends: the header section ends at the first empty line (CRLF
+    // CRLF; bare LF tolerated); note whether any line is folded. The first line ends are
+    // kept so that the header loop below need not search for them again.
+    std::size_t hdr_end = b.size(), body_start = b.size(), lines = 0;
+    bool folded = false;
+    constexpr std::size_t kCachedEnds = 128;
+    std::array<uint32_t, kCachedEnds> ends;  // '\n' of header lines 1..n
+    const std::size_t first_nl = b.find('\n', pos);
+    for (std::size_t i = first_nl; i != std::string::npos; i = b.find('\n', i + 1)) {
+        const char n1 = i + 1 < b.size() ? b[i + 1] : '\0';
+        if (n1 == '\n') {
+            hdr_end = i + 1;
+            body_start = i + 2;
             break;
         }
-    }
-    // Unfold header continuation lines into spaces (RFC 3261 §7.3.1), start line excluded.
-    std::size_t first_nl = b.find('\n', pos);
-    for (std::size_t i = first_nl; i != std::string::npos && i + 1 < hdr_end; ++i) {
-        if (b[i] == '\n' && (b[i + 1] == ' ' || b[i + 1] == '\t')) {
-            b[i] = ' ';
-            if (i > 0 && b[i - 1] == '\r') b[i - 1] = ' ';
+        if (n1 == '\r' && i + 2 < b.size() && b[i + 2] == '\n') {
+            hdr_end = i + 1;
+            body_start = i + 3;
+            break;
         }
+        if ((n1 == ' ' || n1 == '\t') && i != first_nl) folded = true;
+        if (lines < kCachedEnds) ends[lines] = static_cast<uint32_t>(i);
+        ++lines;
     }
-
+    // Unfold header continuation lines (RFC 3261 §7.3.1): the line break and the LWS around
+    // it become one SP, so values read as written on one line. The start line is excluded.
+    if (folded) {
+        std::string c;
+        c.reserve(b.size());
+        std::size_t copied = 0;
+        for (std::size_t i = b.find('\n', first_nl + 1); i != std::string::npos && i + 1 < hdr_end;
+             i = b.find('\n', i + 1)) {
+            if (b[i + 1] != ' ' && b[i + 1] != '\t') continue;
+            c.append(b, copied, i - copied);
+            while (!c.empty() && (c.back() == ' ' || c.back() == '\t' || c.back() == '\r'))
+                c.pop_back();
+            c += ' ';
+            copied = i + 1;
+            while (copied < hdr_end && (b[copied] == ' ' || b[copied] == '\t')) ++copied;
+            i = copied - 1;
+        }
+        c.append(b, copied, hdr_end - copied);
+        const std::size_t removed = hdr_end - c.size();
+        c.append(b, hdr_end, std::string::npos);
+        b = std::move(c);
+        hdr_end -= removed;
+        body_start -= removed;
+    }
     const std::string_view all(b);
-    std::vector<std::string_view> lines;
-    for (std::size_t i = pos; i < hdr_end;) {
-        std::size_t nl = all.find('\n', i);
-        if (nl == std::string_view::npos || nl > hdr_end) nl = hdr_end;
+
+    // Line n (0 = start line) ends at ends[n] when that was recorded and still valid.
+    const bool cached = !folded && lines <= kCachedEnds && b.size() <= UINT32_MAX;
+    std::size_t line_no = 0;
+    auto next_line = [&](std::size_t& i) {
+        std::size_t nl;
+        if (cached && line_no < lines) {
+            nl = ends[line_no];
+        } else {
+            nl = all.find('\n', i);
+            if (nl == std::string_view::npos || nl > hdr_end) nl = hdr_end;
+        }
+        ++line_no;
         std::string_view line = all.substr(i, nl - i);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        lines.push_back(line);
         i = nl + 1;
-    }
-    if (lines.empty()) return Errc::empty_message;
-    out.start_line_ = lines.front();
+        return line;
+    };
+    std::size_t i = pos;
+    out.start_line_ = next_line(i);
     auto start_ec = parse_start_line(out.start_line_, out.is_request_, out.method_,
                                      out.request_uri_, out.status_, out.reason_);
+
     // Keep going on start-line errors so that header fields are available for a 400/505.
-    for (std::size_t i = 1; i < lines.size(); ++i) {
-        std::string_view line = lines[i];
-        if (trim(line).empty()) continue;
-        auto colon = line.find(':');
-        if (colon == std::string_view::npos) return start_ec ? start_ec : Errc::bad_header;
-        std::string_view name = trim(line.substr(0, colon));
-        if (!is_token(name)) return start_ec ? start_ec : Errc::bad_header;
-        out.fields_.push_back({name, trim(line.substr(colon + 1))});
+    std::string_view first[kKnownCount];
+    int count[kKnownCount] = {};
+    out.fields_.reserve(lines);
+    while (i < hdr_end) {
+        // message-header = field-name HCOLON field-value (LWS before the colon allowed)
+        std::string_view line = next_line(i);
+        std::size_t j = 0;
+        while (j < line.size() && is_ws(line[j])) ++j;
+        const std::size_t name_start = j;
+        while (j < line.size() && is_token_char(line[j])) ++j;
+        std::string_view name = line.substr(name_start, j - name_start);
+        while (j < line.size() && (line[j] == ' ' || line[j] == '\t')) ++j;
+        if (name.empty() && j == line.size()) continue;  // blank
+        if (name.empty() || j == line.size() || line[j] != ':')
+            return start_ec ? start_ec : Errc::bad_header;
+        std::string_view value = trim(line.substr(j + 1));
+        out.fields_.push_back({name, value});
+        Known k = classify(name);
+        if (k != kOther && count[k]++ == 0) first[k] = value;
     }
     if (start_ec) return start_ec;
 
-    auto count = [&](std::string_view full) {
-        int n = 0;
-        for (const auto& f : out.fields_)
-            if (header_is(f, full)) ++n;
-        return n;
-    };
-    // Single-valued headers must appear once (RFC 3261 §7.3.1; RFC 4475 §3.1.2.19).
-    for (std::string_view h :
-         {"To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"})
-        if (count(h) > 1) return Errc::duplicate_header;
+    // Single-valued headers must appear once (RFC 3261 §7.3.1; RFC 4475 §3.1.2.19, §3.3.9).
+    for (Known k : {kTo, kFrom, kCallId, kCSeq, kMaxForwards, kContentLength, kContentType})
+        if (count[k] > 1) return Errc::duplicate_header;
 
-    // Mandatory headers (RFC 3261 §8.1.1).
-    auto vias = out.headers("Via");
-    if (vias.empty()) return Errc::missing_via;
-    if (auto ec = parse_via(vias.front(), out.via_)) return ec;
-    auto to = out.header("To");
-    if (!to) return Errc::missing_to;
-    auto from = out.header("From");
-    if (!from) return Errc::missing_from;
-    NameAddr na;
-    if (auto ec = parse_name_addr(*to, na); ec && ec != Errc::unsupported_scheme)
+    // Mandatory headers (RFC 3261 §8.1.1); Max-Forwards may be missing in RFC 2543 requests
+    // (RFC 4475 §3.4.1: accepted, §16.3 treats it as passing the check).
+    if (!count[kVia]) return Errc::missing_via;
+    if (auto ec = parse_via(first_element(first[kVia]), out.via_)) return ec;
+    if (!count[kTo]) return Errc::missing_to;
+    if (!count[kFrom]) return Errc::missing_from;
+    // To and From may hold any absoluteURI (RFC 4475 §3.3.4).
+    if (auto ec = check_name_addr(first[kTo]); ec && ec != Errc::unsupported_scheme)
         return Errc::bad_to;
-    if (auto ec = parse_name_addr(*from, na); ec && ec != Errc::unsupported_scheme)
+    if (auto ec = check_name_addr(first[kFrom]); ec && ec != Errc::unsupported_scheme)
         return Errc::bad_from;
-    auto callid = out.header("Call-ID");
-    if (!callid) return Errc::missing_call_id;
-    if (callid->empty() || callid->find_first_of(" \t") != std::string_view::npos)
-        return Errc::bad_call_id;
-    out.call_id_ = *callid;
-    auto cseq = out.header("CSeq");
-    if (!cseq) return Errc::missing_cseq;
+    if (!count[kCallId]) return Errc::missing_call_id;
+    std::string_view callid = first[kCallId];
+    if (callid.empty() || !none_of_class(callid, kWs)) return Errc::bad_call_id;
+    out.call_id_ = callid;
+    if (!count[kCSeq]) return Errc::missing_cseq;
     {
-        std::string_view c = *cseq;
+        std::string_view c = first[kCSeq];
         std::size_t j = 0;
         while (j < c.size() && is_digit(c[j])) ++j;
-        // CSeq number < 2**31 (RFC 3261 §8.1.1.5)
+        // CSeq number < 2**31 (RFC 3261 §8.1.1.5; RFC 4475 §3.1.2.4)
         uint64_t n = 0;
         if (j == 0 || j > 10 || !parse_uint(c.substr(0, j), n) || n >= (1ull << 31))
             return Errc::bad_cseq;
@@ -362,22 +576,30 @@ std::error_code parse_message(std::string datagram, Message& out) {
         if (m.size() == c.size() - j || !is_token(m)) return Errc::bad_cseq;
         out.cseq_ = {static_cast<uint32_t>(n), m};
     }
+    // §8.2 / RFC 4475 §3.1.2.17: compared octet by octet, escapes are not decoded.
     if (out.is_request_ && out.cseq_.method != out.method_) return Errc::cseq_method_mismatch;
-    if (auto mf = out.header("Max-Forwards")) {
+    if (count[kMaxForwards]) {
+        std::string_view mf = first[kMaxForwards];
         int v = 0;
-        if (mf->size() > 10 || !parse_uint(*mf, v) || v > 255) return Errc::bad_max_forwards;
+        if (mf.size() > 10 || !parse_uint(mf, v) || v > 255) return Errc::bad_max_forwards;
         out.max_forwards_ = v;
-    } else if (out.is_request_) {
-        return Errc::missing_max_forwards;
     }
+    if (count[kContact]) {
+        for (const auto& f : out.fields_)
+            if (classify(f.name) == kContact && !valid_contact(f.value)) return Errc::bad_contact;
+    }
+    if (count[kDate] && !valid_sip_date(first[kDate])) return Errc::bad_date;
 
-    // Body framing for UDP (RFC 3261 §18.3).
+    // Body framing (RFC 3261 §18.3): over UDP a missing Content-Length means the rest of the
+    // datagram and octets beyond it are discarded; over a stream it is mandatory (§20.14).
     std::string_view body = body_start < b.size() ? all.substr(body_start) : std::string_view{};
-    if (auto cl = out.header("Content-Length")) {
+    if (count[kContentLength]) {
         std::size_t len = 0;
-        if (cl->size() > 10 || !parse_uint(*cl, len)) return Errc::bad_content_length;
+        if (!parse_content_length(first[kContentLength], len)) return Errc::bad_content_length;
         if (len > body.size()) return Errc::body_truncated;
         body = body.substr(0, len);
+    } else if (framing == Framing::stream) {
+        return Errc::missing_content_length;
     }
     out.body_ = body;
     out.valid_ = true;

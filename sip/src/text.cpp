@@ -1,15 +1,6 @@
 #include "text.hpp"
 
-#include <cstring>
-
 namespace p2psip::sip::detail {
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
 
 std::string to_lower(std::string_view s) {
     std::string r(s);
@@ -17,30 +8,15 @@ std::string to_lower(std::string_view s) {
     return r;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-bool is_token_char(char c) {
-    return is_alnum(c) || (c != 0 && std::strchr("-.!%*_+`'~", c) != nullptr);
-}
-
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!is_token_char(c)) return false;
-    return true;
-}
-
-bool is_unreserved(char c) {
-    return is_alnum(c) || (c != 0 && std::strchr("-_.!~*'()", c) != nullptr);
-}
-
 static int hexval(char c) {
     if (is_digit(c)) return c - '0';
     return lower(c) - 'a' + 10;
+}
+
+bool valid_escapes(std::string_view s) {
+    for (std::size_t i = s.find('%'); i != std::string_view::npos; i = s.find('%', i + 3))
+        if (i + 2 >= s.size() || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return false;
+    return true;
 }
 
 bool unescape(std::string_view in, std::string& out) {
@@ -72,59 +48,11 @@ std::size_t quoted_end(std::string_view s) {
 
 std::vector<std::string_view> split_outside_quotes(std::string_view s, char sep) {
     std::vector<std::string_view> parts;
-    std::size_t start = 0;
-    int angle = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        char c = s[i];
-        if (c == '"') {
-            auto e = quoted_end(s.substr(i));
-            if (e == std::string_view::npos) break;
-            i += e;
-        } else if (c == '<') {
-            ++angle;
-        } else if (c == '>') {
-            if (angle > 0) --angle;
-        } else if (c == sep && angle == 0) {
-            parts.push_back(trim(s.substr(start, i - start)));
-            start = i + 1;
-        }
-    }
-    parts.push_back(trim(s.substr(start)));
+    for_each_element(s, sep, [&](std::string_view e) {
+        parts.push_back(e);
+        return true;
+    });
     return parts;
-}
-
-bool parse_params(std::string_view s, ParamViews& out) {
-    s = trim(s);
-    while (!s.empty()) {
-        if (s.front() != ';') return false;
-        s = trim(s.substr(1));
-        std::size_t i = 0;
-        while (i < s.size() && is_token_char(s[i])) ++i;
-        if (i == 0) return false;
-        std::string_view name = s.substr(0, i);
-        s = trim(s.substr(i));
-        std::string_view value;
-        if (!s.empty() && s.front() == '=') {
-            s = trim(s.substr(1));
-            if (!s.empty() && s.front() == '"') {
-                auto e = quoted_end(s);
-                if (e == std::string_view::npos) return false;
-                value = s.substr(0, e + 1);
-                s = trim(s.substr(e + 1));
-            } else {
-                std::size_t j = 0;
-                // token / host (IPv6 reference allowed)
-                while (j < s.size() &&
-                       (is_token_char(s[j]) || s[j] == ':' || s[j] == '[' || s[j] == ']'))
-                    ++j;
-                if (j == 0) return false;
-                value = s.substr(0, j);
-                s = trim(s.substr(j));
-            }
-        }
-        out.emplace_back(name, value);
-    }
-    return true;
 }
 
 }  // namespace p2psip::sip::detail

@@ -417,6 +417,25 @@ std::shared_ptr<ServerTransaction> TransactionLayer::find_invite_server(
     return it == servers_.end() ? nullptr : it->second;
 }
 
+bool TransactionLayer::is_merged(const ServerTransaction& txn) const {
+    const Message& req = txn.request();
+    std::string from_tag;
+    bool have_tag = false;
+    for (const auto& [key, other] : servers_) {
+        if (other.get() == &txn || other->state() == TransactionState::terminated) continue;
+        const Message& o = other->request();
+        if (o.call_id() != req.call_id() || o.cseq().number != req.cseq().number ||
+            o.cseq().method != req.cseq().method)
+            continue;
+        if (!have_tag) {
+            from_tag = req.from_tag();
+            have_tag = true;
+        }
+        if (o.from_tag() == from_tag) return true;
+    }
+    return false;
+}
+
 void TransactionLayer::handle(const Message& msg, const UdpEndpoint& from) {
     if (!msg.is_request()) {
         auto it =

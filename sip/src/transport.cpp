@@ -51,6 +51,11 @@ struct UdpTransport::State : std::enable_shared_from_this<UdpTransport::State> {
                 ++stats.dropped;
                 return;
             }
+        } else if (msg.headers("Via").size() > 1) {
+            // §8.1.3.3: a response with more than one Via is discarded by a UAC (RFC 4475
+            // §3.3.10: the broadcast address in the second Via is never used).
+            ++stats.dropped;
+            return;
         }
         ++stats.delivered;
         if (handler) {
@@ -60,11 +65,10 @@ struct UdpTransport::State : std::enable_shared_from_this<UdpTransport::State> {
     }
 
     void reject(const Message& msg, std::error_code ec, const UdpEndpoint& from) {
-        // RFC 3261 §8.2: answer a malformed request when a response can be built; never
+        // RFC 3261 §8.2: answer a malformed request whenever there is a Via to answer to,
+        // copying what it has (RFC 4475 §3.3.1: 400 even without From/To/Call-ID); never
         // answer an ACK; malformed responses are discarded (§18.1.2).
-        bool answerable = msg.is_request() && msg.method() != "ACK" && msg.has_header("Via") &&
-                          msg.has_header("From") && msg.has_header("To") &&
-                          msg.has_header("Call-ID") && msg.has_header("CSeq");
+        bool answerable = msg.is_request() && msg.method() != "ACK" && msg.has_header("Via");
         if (!answerable) {
             ++stats.dropped;
             return;

@@ -87,6 +87,12 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
         reply(txn, 416);
         return;
     }
+    const std::string to_tag = req.to_tag();
+    // §8.2.2.2: the same request arriving again by another path (e.g. after forking).
+    if (to_tag.empty() && layer->is_merged(*txn)) {
+        reply(txn, 482);
+        return;
+    }
     // §8.2.2.3: we support no extensions.
     if (auto req_ext = req.header("Require"); req_ext && method != "CANCEL") {
         auto r = response(req, 420, {}, layer->random_token(10));
@@ -94,7 +100,6 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
         txn->respond(r);
         return;
     }
-    const std::string to_tag = req.to_tag();
     if (method == "OPTIONS") {
         reply(txn, 200);
         return;
@@ -149,6 +154,22 @@ void UaCore::on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const 
         auto semi = ct.find(';');
         if (!detail::iequals(detail::trim(ct.substr(0, semi)), "application/sdp")) {
             reply(txn, 415);  // §8.2.3
+            return;
+        }
+    }
+    // §21.4.7: our answers carry application/sdp; a UAS that cannot send a type the
+    // request accepts answers 406 (RFC 4475 §3.3.15).
+    if (auto accept = req.header("Accept"); accept && !detail::trim(*accept).empty()) {
+        bool ok = false;
+        for (auto type : req.headers("Accept")) {
+            auto t = detail::trim(type.substr(0, type.find(';')));
+            ok = ok || detail::iequals(t, "application/sdp") ||
+                 detail::iequals(t, "application/*") || t == "*/*";
+        }
+        if (!ok) {
+            auto r = response(req, 406, {}, layer->random_token(10));
+            r.add("Accept", "application/sdp");
+            txn->respond(r);
             return;
         }
     }

@@ -9,10 +9,13 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace sip_test {
 
@@ -47,8 +50,25 @@ struct Datagram {
 class RawPeer {
   public:
     explicit RawPeer(asio::io_context& io)
-        : socket_(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        : RawPeer(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+    RawPeer(asio::io_context& io, const asio::ip::udp::endpoint& local) : socket_(io, local) {
         receive();
+    }
+    // A peer on 127.0.0.N:port for the first free N (N >= 2). Responses to a request whose
+    // top Via has no rport go to the source address and the Via port or 5060 (RFC 3261
+    // §18.2.2), so a peer standing in for a remote host must own that port.
+    static std::unique_ptr<RawPeer> on_port(asio::io_context& io, uint16_t port) {
+        const unsigned start = 2 + static_cast<unsigned>(::getpid()) % 200;
+        for (unsigned k = 0; k < 250; ++k) {
+            unsigned n = 2 + (start - 2 + k) % 250;
+            auto addr = asio::ip::make_address_v4("127.0.0." + std::to_string(n));
+            try {
+                return std::make_unique<RawPeer>(io, asio::ip::udp::endpoint(addr, port));
+            } catch (const boost::system::system_error&) {
+                // address in use: try the next one
+            }
+        }
+        return nullptr;
     }
     ~RawPeer() {
         boost::system::error_code ec;

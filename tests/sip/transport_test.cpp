@@ -83,7 +83,7 @@ TEST(UdpTransport, MalformedRequestGets400AndMalformedResponseIsDropped) {
     int delivered = 0;
     t.set_handler([&](const Message&, const UdpEndpoint&) { ++delivered; });
     RawPeer peer(io);
-    // Missing Call-ID: not answerable (Call-ID is needed in the response) -> dropped.
+    // Missing Call-ID: still answered 400 with what the request has (RFC 4475 §3.3.1).
     peer.send(options("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK3;rport", false), t.local_endpoint());
     // Bad CSeq method: answered 400 with the reason, sent back via received/rport.
     std::string bad = options("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK4;rport");
@@ -96,21 +96,32 @@ TEST(UdpTransport, MalformedRequestGets400AndMalformedResponseIsDropped) {
     // Malformed response -> dropped
     peer.send("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK6\r\n\r\n",
               t.local_endpoint());
+    // A response with two Vias is not for a UAC (§8.1.3.3) -> dropped
+    std::string two =
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK7\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK8\r\n"
+        "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\n"
+        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    peer.send(two, t.local_endpoint());
     // keep-alive CRLFs are ignored
     peer.send("\r\n\r\n", t.local_endpoint());
     ASSERT_TRUE(
-        run_until(io, [&] { return peer.received.size() == 2 && t.stats().received == 5; }));
+        run_until(io, [&] { return peer.received.size() == 3 && t.stats().received == 6; }));
     run_for(io, std::chrono::milliseconds(100));
     EXPECT_EQ(delivered, 0);
-    ASSERT_EQ(peer.received.size(), 2u);
-    Message r1, r2;
-    ASSERT_FALSE(parse_message(peer.received[0].data, r1));
-    ASSERT_FALSE(parse_message(peer.received[1].data, r2));
+    ASSERT_EQ(peer.received.size(), 3u);
+    Message r0, r1, r2;
+    // The 400 to the request without Call-ID has no Call-ID either.
+    EXPECT_EQ(parse_message(peer.received[0].data, r0), Errc::missing_call_id);
+    EXPECT_EQ(r0.status(), 400);
+    EXPECT_EQ(r0.reason(), "Missing Call-ID header");
+    ASSERT_FALSE(parse_message(peer.received[1].data, r1));
+    ASSERT_FALSE(parse_message(peer.received[2].data, r2));
     EXPECT_EQ(r1.status(), 400);
     EXPECT_EQ(r1.reason(), "CSeq method does not match request method");
     EXPECT_EQ(r1.via().branch, "z9hG4bK4");
     EXPECT_EQ(r2.status(), 505);
-    EXPECT_EQ(t.stats().rejected, 2u);
+    EXPECT_EQ(t.stats().rejected, 3u);
     EXPECT_EQ(t.stats().dropped, 2u);
 }
 

@@ -268,6 +268,45 @@ TEST(UserAgent, AnswersOptionsAndRejectsOtherRequests) {
     EXPECT_FALSE(by_method["OPTIONS"].to_tag().empty());
 }
 
+TEST(UserAgent, MergedRequestGets482) {
+    // §8.2.2.2: the same request (From tag, Call-ID, CSeq) arriving by a second path while
+    // the first transaction is alive is answered 482; a retransmission is not.
+    asio::io_context io;
+    UserAgent bob(io, config("sip:bob@example.org"));
+    ASSERT_FALSE(bob.start());
+    RawPeer peer(io);
+    auto options = [&](const std::string& branch) {
+        return "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" +
+               std::to_string(peer.port()) + ";branch=" + branch +
+               "\r\nMax-Forwards: 70\r\nTo: <sip:bob@example.org>\r\n"
+               "From: <sip:x@example.org>;tag=f1\r\nCall-ID: merged\r\nCSeq: 7 OPTIONS\r\n"
+               "Content-Length: 0\r\n\r\n";
+    };
+    UdpEndpoint to(asio::ip::make_address("127.0.0.1"), bob.port());
+    peer.send(options("z9hG4bKpath1"), to);
+    ASSERT_TRUE(run_until(io, [&] { return peer.received.size() == 1; }));
+    peer.send(options("z9hG4bKpath1"), to);  // retransmission: same 200 again
+    ASSERT_TRUE(run_until(io, [&] { return peer.received.size() == 2; }));
+    peer.send(options("z9hG4bKpath2"), to);  // merged
+    ASSERT_TRUE(run_until(io, [&] { return peer.received.size() == 3; }));
+    Message r1, r2, r3;
+    ASSERT_FALSE(parse_message(peer.received[0].data, r1));
+    ASSERT_FALSE(parse_message(peer.received[1].data, r2));
+    ASSERT_FALSE(parse_message(peer.received[2].data, r3));
+    EXPECT_EQ(r1.status(), 200);
+    EXPECT_EQ(peer.received[1].data, peer.received[0].data);
+    EXPECT_EQ(r3.status(), 482);
+    EXPECT_EQ(r3.via().branch, "z9hG4bKpath2");
+    // Another CSeq in the same call is a new request, not a merged one.
+    std::string next = options("z9hG4bKpath3");
+    next.replace(next.find("CSeq: 7"), 7, "CSeq: 8");
+    peer.send(next, to);
+    ASSERT_TRUE(run_until(io, [&] { return peer.received.size() == 4; }));
+    Message r4;
+    ASSERT_FALSE(parse_message(peer.received[3].data, r4));
+    EXPECT_EQ(r4.status(), 200);
+}
+
 TEST(UserAgent, TryingSentWhenProgramIsSlow) {
     Pair p;
     Events a;

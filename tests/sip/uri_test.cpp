@@ -142,3 +142,29 @@ TEST(NameAddr, Rejects) {
     EXPECT_TRUE(parse_name_addr("<sip:a@b>;;", na));
     EXPECT_EQ(parse_name_addr("<tel:123>", na), Errc::unsupported_scheme);
 }
+
+TEST(Uri, OtherSchemesKeepTheirText) {
+    // RFC 3261 §19.1 / §25.1 absoluteURI; RFC 4475 §3.3.2-3.3.4.
+    Uri u;
+    EXPECT_EQ(parse_uri("tel:+1-201-555-0123;phone-context=x", u), Errc::unsupported_scheme);
+    EXPECT_EQ(u.scheme, "tel");
+    EXPECT_EQ(u.opaque, "+1-201-555-0123;phone-context=x");
+    EXPECT_FALSE(u.is_sip());
+    EXPECT_EQ(u.to_string(), "tel:+1-201-555-0123;phone-context=x");
+    EXPECT_EQ(canonical_aor(u), "tel:+1-201-555-0123;phone-context=x");
+    EXPECT_EQ(parse_uri("HTTP://www.example.com/a?b=c", u), Errc::unsupported_scheme);
+    EXPECT_EQ(u.scheme, "http");
+    EXPECT_EQ(parse_uri("urn:%zz", u), Errc::bad_escape);
+    EXPECT_EQ(parse_uri("urn:", u), Errc::bad_uri);
+    EXPECT_EQ(parse_uri("urn:a{b}", u), Errc::bad_uri);
+    NameAddr na;
+    EXPECT_EQ(parse_name_addr("\"Info\" <http://example.com/x>;tag=9", na),
+              Errc::unsupported_scheme);
+    EXPECT_EQ(na.display, "Info");
+    EXPECT_EQ(na.uri.opaque, "//example.com/x");
+    EXPECT_EQ(na.tag(), "9");
+    EXPECT_EQ(na.to_string(), "\"Info\" <http://example.com/x>;tag=9");
+    EXPECT_EQ(parse_name_addr("isbn:2983792873;tag=1", na), Errc::unsupported_scheme);
+    EXPECT_EQ(na.uri.opaque, "2983792873");
+    EXPECT_EQ(na.tag(), "1");
+}

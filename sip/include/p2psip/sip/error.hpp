@@ -31,7 +31,6 @@ enum class Errc {
     missing_from,
     missing_call_id,
     missing_cseq,
-    missing_max_forwards,
     bad_via,
     bad_to,
     bad_from,
@@ -41,6 +40,10 @@ enum class Errc {
     bad_max_forwards,
     bad_content_length,
     body_truncated,
+    bad_contact,
+    bad_date,
+    missing_content_length,  // stream framing (RFC 3261 §18.3, §20.14)
+    incomplete_message,      // stream framing: more bytes needed
     // SDP (RFC 4566)
     sdp_bad_line,
     sdp_missing_field,

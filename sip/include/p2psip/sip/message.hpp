@@ -32,10 +32,15 @@ struct Via {
 
     std::optional<std::string_view> param(std::string_view name) const;
     std::string sent_by() const;  // host[:port], IPv6 bracketed
-    // RFC 3261 §8.1.1.7 magic cookie
-    bool rfc3261_branch() const { return branch.substr(0, 7) == "z9hG4bK"; }
+    // RFC 3261 §8.1.1.7 magic cookie followed by a unique part; a bare "z9hG4bK" falls back
+    // to RFC 2543 matching (RFC 4475 §3.2.1).
+    bool rfc3261_branch() const { return branch.size() > 7 && branch.substr(0, 7) == "z9hG4bK"; }
 };
 std::error_code parse_via(std::string_view via_parm, Via& out);
+
+// How a message was delimited (RFC 3261 §18.3): a UDP datagram (Content-Length optional,
+// octets beyond it discarded) or a stream (Content-Length mandatory, §20.14).
+enum class Framing { datagram, stream };
 
 struct CSeq {
     uint32_t number = 0;
@@ -72,7 +77,7 @@ class Message {
     std::string_view call_id() const { return call_id_; }
     const CSeq& cseq() const { return cseq_; }
     const Via& via() const { return via_; }             // top Via
-    int max_forwards() const { return max_forwards_; }  // -1 when absent
+    int max_forwards() const { return max_forwards_; }  // -1 when absent (RFC 2543 peers)
 
     // From / To / Contact parsed on demand (From/To validated by parse_message).
     NameAddr from() const;
@@ -84,7 +89,7 @@ class Message {
     const std::string& raw() const;
 
   private:
-    friend std::error_code parse_message(std::string datagram, Message& out);
+    friend std::error_code parse_message(std::string data, Message& out, Framing framing);
 
     std::shared_ptr<const std::string> buf_;
     bool valid_ = false;
@@ -98,9 +103,17 @@ class Message {
     int max_forwards_ = -1;
 };
 
-// Parses one UDP datagram (RFC 3261 §7, §18.3). On error, `out` still holds what could be
+// Parses one message (RFC 3261 §7, §18.3). On error, `out` still holds what could be
 // parsed (start line and header fields) so that a UAS can answer a request with 400.
+// The datagram overload is Framing::datagram.
 std::error_code parse_message(std::string datagram, Message& out);
+std::error_code parse_message(std::string data, Message& out, Framing framing);
+
+// Stream framing (RFC 3261 §18.3): the length of the first message in `data` (leading
+// CRLF keep-alives included), from its Content-Length. Errc::incomplete_message when more
+// bytes are needed; missing_content_length, bad_content_length, duplicate_header (two
+// Content-Length values) are unrecoverable framing errors.
+std::error_code frame_stream_message(std::string_view data, std::size_t& length);
 
 // Default reason phrase for a status code (RFC 3261 §21), "" if unknown.
 std::string_view reason_phrase(int status);

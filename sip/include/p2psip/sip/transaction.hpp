@@ -149,6 +149,10 @@ class TransactionLayer {
 
     // §9.2: the INVITE server transaction a CANCEL refers to, if any.
     std::shared_ptr<ServerTransaction> find_invite_server(const Message& cancel) const;
+    // §8.2.2.2: another live server transaction has the same From tag, Call-ID and CSeq
+    // as `txn`'s request although the two did not match (a forked request that came back
+    // by another path; the UAS answers 482).
+    bool is_merged(const ServerTransaction& txn) const;
 
     // Feeds a message (what the transport handler does).
     void handle(const Message& msg, const UdpEndpoint& from);

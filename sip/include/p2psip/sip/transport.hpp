@@ -45,7 +45,8 @@ class UdpTransport {
 
     // Parsed messages. Requests carry received/rport on their top Via (§18.2.1, RFC 3581).
     // Malformed requests are answered (400 with the error as reason, 505 for versions) and
-    // malformed responses dropped before reaching the handler (§8.2, §18.1.2).
+    // malformed responses dropped before reaching the handler (§8.2, §18.1.2), as are
+    // responses with more than one Via (§8.1.3.3). Datagrams up to 65535 bytes.
     void set_handler(MessageHandler handler);
 
     // Asynchronous send of one datagram; errors other than "not open" are only counted.
