@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ./run bench [WHAT...]: benchmarks, never part of the tests. WHAT is any of
 #   call     call setup through the DHT on loopback (seconds)
+#   sip      SIP parse rate vs libosip2 in the same run, transactions/s (~30 s)
 #   media    CPU per full-duplex call, raw Opus/libsrtp references, send-clock jitter (~2 min)
 #   sim      simulator: steady 1k and 10k nodes, churn and NAT at 10k (about an hour)
 #   sim-100k simulator: 100k nodes (hours, ~15 GiB)
@@ -11,7 +12,7 @@ shift
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(call media sim)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(call sip media sim)
 OUT=${P2PSIP_BENCH_OUT:-$ROOT/build/bench-results}
 mkdir -p "$OUT"
 
@@ -29,6 +30,10 @@ for w in "${WHAT[@]}"; do
     call)
       echo "== call setup through the DHT on 127.0.0.1"
       bash "$HERE/call_setup.sh" "$BUILD/node/p2psip" "${CALLS:-10}"
+      ;;
+    sip)
+      echo "== SIP parser vs libosip2 (target >= 3x), transactions/s on loopback"
+      (cd "$ROOT" && "$BUILD/bench/sip/sip_parse_bench" --seconds 5)
       ;;
     media)
       echo "== media (targets: <= 2 % of one core per full-duplex call; send-clock p99 <= 0.5 ms, no drift)"

@@ -11,6 +11,7 @@
 #include "options.hpp"
 #include "phone.hpp"
 #include "sim_command.hpp"
+#include "sip_lint.hpp"
 #include "tools.hpp"
 
 namespace {
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
 
     add_tool_commands(app, run);
     add_sim_command(app, run);
+    add_sip_lint_command(app, run);
 
     try {
         app.parse(argc, argv);
