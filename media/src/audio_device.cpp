@@ -224,6 +224,22 @@ bool portaudio_available() {
     return portaudio_input_available() && portaudio_output_available();
 }
 
+// Opens and starts the default device's stream for a source (1 in) or sink (1 out) Impl.
+template <typename Impl>
+std::error_code start_default_stream(Impl& impl, int inputs, int outputs) {
+    if (!impl.pa.ok()) return errc::audio_device_failure;
+    StderrSilencer quiet;  // ALSA/JACK probing noise stays off the user's terminal
+    const PaDeviceIndex device = inputs ? Pa_GetDefaultInputDevice() : Pa_GetDefaultOutputDevice();
+    if (device == paNoDevice) return errc::no_audio_device;
+    if (Pa_OpenDefaultStream(&impl.stream, inputs, outputs, paInt16, kSampleRate, kFrameSamples,
+                             &Impl::callback, &impl) != paNoError) {
+        impl.stream = nullptr;
+        return errc::audio_device_failure;
+    }
+    if (Pa_StartStream(impl.stream) != paNoError) return errc::audio_device_failure;
+    return {};
+}
+
 struct PortAudioSource::Impl {
     PaSession pa;
     PaStream* stream = nullptr;
@@ -250,26 +266,8 @@ PortAudioSource::~PortAudioSource() = default;
 
 std::unique_ptr<PortAudioSource> PortAudioSource::open(std::error_code& ec) {
     auto impl = std::make_unique<Impl>();
-    if (!impl->pa.ok()) {
-        ec = errc::audio_device_failure;
-        return nullptr;
-    }
-    StderrSilencer quiet;
-    if (Pa_GetDefaultInputDevice() == paNoDevice) {
-        ec = errc::no_audio_device;
-        return nullptr;
-    }
-    if (Pa_OpenDefaultStream(&impl->stream, 1, 0, paInt16, kSampleRate, kFrameSamples,
-                             &Impl::callback, impl.get()) != paNoError) {
-        impl->stream = nullptr;
-        ec = errc::audio_device_failure;
-        return nullptr;
-    }
-    if (Pa_StartStream(impl->stream) != paNoError) {
-        ec = errc::audio_device_failure;
-        return nullptr;
-    }
-    ec.clear();
+    ec = start_default_stream(*impl, 1, 0);
+    if (ec) return nullptr;
     return std::unique_ptr<PortAudioSource>(new PortAudioSource(std::move(impl)));
 }
 
@@ -312,26 +310,8 @@ PortAudioSink::~PortAudioSink() = default;
 
 std::unique_ptr<PortAudioSink> PortAudioSink::open(std::error_code& ec) {
     auto impl = std::make_unique<Impl>();
-    if (!impl->pa.ok()) {
-        ec = errc::audio_device_failure;
-        return nullptr;
-    }
-    StderrSilencer quiet;
-    if (Pa_GetDefaultOutputDevice() == paNoDevice) {
-        ec = errc::no_audio_device;
-        return nullptr;
-    }
-    if (Pa_OpenDefaultStream(&impl->stream, 0, 1, paInt16, kSampleRate, kFrameSamples,
-                             &Impl::callback, impl.get()) != paNoError) {
-        impl->stream = nullptr;
-        ec = errc::audio_device_failure;
-        return nullptr;
-    }
-    if (Pa_StartStream(impl->stream) != paNoError) {
-        ec = errc::audio_device_failure;
-        return nullptr;
-    }
-    ec.clear();
+    ec = start_default_stream(*impl, 0, 1);
+    if (ec) return nullptr;
     return std::unique_ptr<PortAudioSink>(new PortAudioSink(std::move(impl)));
 }
 
