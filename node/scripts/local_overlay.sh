@@ -41,9 +41,9 @@ start_bootstrap() {
 }
 
 # node_args NAME: the common arguments for sip:NAME@example.org (its own data dir, any
-# free ports, this overlay), in the array NODE_ARGS.
+# free ports or SIP on $NODE_SIP_PORT, this overlay), in the array NODE_ARGS.
 node_args() {
-  NODE_ARGS=(node --user "sip:$1@example.org" --data-dir "$OVERLAY_DIR/$1" --sip-port 0
+  NODE_ARGS=(node --user "sip:$1@example.org" --data-dir "$OVERLAY_DIR/$1" --sip-port "${NODE_SIP_PORT:-0}"
              --dht-port 0 --bootstrap "$BOOTSTRAP" --network-id "$OVERLAY_NETID" --console false)
 }
 

@@ -69,8 +69,9 @@ void Call::start_dial(const std::string& target) {
 
     if (is_ip_literal(uri.host)) {
         // A direct URI (sip:bob@127.0.0.1:5070) needs no DHT.
+        // Whoever is there may be a plain SIP phone: offer a plain media path, no ICE.
         env_.log->info("dialing {} directly", uri.to_string());
-        asio::post(env_.io, [self = shared_from_this(), uri] { self->place_invite(uri); });
+        asio::post(env_.io, [self = shared_from_this(), uri] { self->place_invite(uri, false); });
         return;
     }
     env_.log->info("dialing {}: looking up its binding in the DHT", report_.peer_aor);
@@ -104,7 +105,7 @@ void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
         end(480, "480 Temporarily Unavailable: the binding's contact is not a SIP URI");
         return;
     }
-    place_invite(contact);
+    place_invite(contact, true);  // a DHT binding is a p2psip node: ICE
 }
 
 bool Call::make_ice(bool controlling, std::function<void()> gathered) {
@@ -136,7 +137,29 @@ bool Call::make_ice(bool controlling, std::function<void()> gathered) {
     return true;
 }
 
-void Call::place_invite(const sip::Uri& contact) {
+bool Call::make_plain_path() {
+    std::error_code ec;
+    udp_ = nat::UdpPath::open(env_.io, host_of_bind(env_.options.bind_address), ec);
+    if (!udp_) {
+        end(500, fmt::format("500 media socket could not open: {}", ec.message()));
+        return false;
+    }
+    local_.use_ice = false;
+    local_.address = udp_->local_address();
+    local_.port = udp_->local_port();
+    return true;
+}
+
+void Call::start_plain_media() {
+    if (auto ec = udp_->set_remote(remote_.address, remote_.port)) {
+        hangup(fmt::format("the peer's media address {}:{} is unusable", remote_.address,
+                           remote_.port));
+        return;
+    }
+    start_media();
+}
+
+void Call::place_invite(const sip::Uri& contact, bool use_ice) {
     if (ended_) return;
     report_.peer_contact = contact.to_string();
     local_.codecs = codec_table(env_.options.codecs);
@@ -147,7 +170,7 @@ void Call::place_invite(const sip::Uri& contact) {
             return;
         }
     }
-    make_ice(true, [this, contact] {
+    auto send_offer = [this, contact] {
         auto offer = build_offer(local_);
         env_.log->info("sending INVITE to {}", contact.to_string());
         session_ = env_.ua.invite(contact, report_.peer_aor, offer, {});
@@ -157,7 +180,11 @@ void Call::place_invite(const sip::Uri& contact) {
         }
         report_.call_id = session_->call_id();
         set_session_handlers();
-    });
+    };
+    if (use_ice)
+        make_ice(true, send_offer);
+    else if (make_plain_path())
+        send_offer();
 }
 
 void Call::set_session_handlers() {
@@ -199,7 +226,13 @@ void Call::on_answer_sdp(std::string_view sdp) {
         hangup("unusable answer: " + why);
         return;
     }
-    start_ice_checks("answer");
+    if (udp_) {
+        start_plain_media();  // we offered no ICE: media goes to the answer's address
+    } else if (!remote_.use_ice) {
+        hangup("the answer has no ICE, which a p2psip peer must offer");
+    } else {
+        start_ice_checks("answer");
+    }
 }
 
 void Call::start_ice_checks(const char* sdp_kind) {
@@ -229,19 +262,23 @@ void Call::start_incoming(std::shared_ptr<sip::Session> session) {
     env_.log->info("incoming call from {} ({})", report_.peer_aor, report_.call_id);
 
     local_.codecs = codec_table(env_.options.codecs);
-    if (!make_ice(false, [this] {
-            session_->ringing();
-            report_.ringing_ms = since_dial();
-            env_.log->info("ringing{}",
-                           env_.options.auto_answer ? "" : ": type 'answer' to pick up");
-            if (env_.options.auto_answer) answer();
-        }))
-        return;
+    auto ring = [this] {
+        session_->ringing();
+        report_.ringing_ms = since_dial();
+        env_.log->info("ringing{}", env_.options.auto_answer ? "" : ": type 'answer' to pick up");
+        if (env_.options.auto_answer) answer();
+    };
+    if (sdp_uses_ice(offer_)) {
+        make_ice(false, ring);
+    } else if (make_plain_path()) {
+        env_.log->info("the caller offers no ICE: plain media path");
+        ring();
+    }
 }
 
 void Call::answer() {
     if (!incoming_ || answered_ || ended_ || !session_) return;
-    if (local_.candidates.empty()) return;  // still gathering: answered when ready
+    if (local_.use_ice && local_.candidates.empty()) return;  // still gathering
     std::string answer_sdp, why;
     int status = 488;
     if (!build_answer(offer_, local_, !env_.options.srtp, remote_, answer_sdp, status, why)) {
@@ -256,7 +293,10 @@ void Call::answer() {
     session_->accept(answer_sdp);
     report_.answer_ms = since_dial();
     env_.log->info("answered");
-    start_ice_checks("offer");
+    if (udp_)
+        start_plain_media();
+    else
+        start_ice_checks("offer");
 }
 
 // ---- media ------------------------------------------------------------------------------
@@ -274,9 +314,11 @@ void Call::on_ice_state(nat::IceState state) {
 void Call::start_media() {
     media_at_ = Clock::now();
     report_.ice_ms = since_dial();
-    report_.ice_pair = ice_->selected_pair();
+    report_.ice_pair = udp_ ? udp_->description() : ice_->selected_pair();
     ice_timer_.cancel();
-    env_.log->info("ICE connected after {:.0f} ms: {}", *report_.ice_ms, report_.ice_pair);
+    env_.log->info("{} after {:.0f} ms: {}",
+                   udp_ ? "plain media path (no ICE) ready" : "ICE connected", *report_.ice_ms,
+                   report_.ice_pair);
 
     media::MediaConfig cfg;
     cfg.codec_name = remote_.codec.name;
@@ -310,15 +352,22 @@ void Call::start_media() {
     report_.srtp_suite = local_.key ? local_.key->suite : "";
 
     std::weak_ptr<nat::IceAgent> ice = ice_;
+    nat::UdpPath* udp = udp_.get();  // outlives media_ (declared before it)
     media_ = std::make_unique<media::MediaSession>(env_.io, std::move(cfg),
-                                                   [ice](std::span<const uint8_t> packet) {
-                                                       if (auto agent = ice.lock())
+                                                   [ice, udp](std::span<const uint8_t> packet) {
+                                                       if (udp)
+                                                           udp->send(packet);
+                                                       else if (auto agent = ice.lock())
                                                            agent->send(packet);
                                                    });
-    ice_->on_receive([weak = weak()](std::span<const uint8_t> packet) {
+    auto deliver = [weak = weak()](std::span<const uint8_t> packet) {
         auto self = weak.lock();
         if (self && self->media_) self->media_->on_packet(packet);
-    });
+    };
+    if (udp_)
+        udp_->on_receive(deliver);
+    else
+        ice_->on_receive(deliver);
     if (auto mec = media_->start()) {
         hangup("media could not start: " + mec.message());
         return;
@@ -370,6 +419,7 @@ void Call::end(int status, const std::string& reason) {
         media_.reset();  // closes the recording now, not when the call object goes
     }
     if (ice_) ice_->close();
+    if (udp_) udp_->close();
     if (session_) session_->set_handlers({});
     env_.log->info("call ended: {}", reason);
     auto fn = std::move(ended_fn_);

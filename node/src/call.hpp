@@ -12,6 +12,7 @@
 #include "p2psip/media/audio_device.hpp"
 #include "p2psip/media/session.hpp"
 #include "p2psip/nat/ice_agent.hpp"
+#include "p2psip/nat/udp_path.hpp"
 #include "p2psip/overlay/dht_access.hpp"
 #include "p2psip/overlay/lookup.hpp"
 #include "p2psip/sip/ua.hpp"
@@ -56,7 +57,7 @@ class Call : public std::enable_shared_from_this<Call> {
 
     void start_dial(const std::string& target);
     void on_lookup(std::error_code ec, const overlay::LookupResult& result);
-    void place_invite(const sip::Uri& contact);
+    void place_invite(const sip::Uri& contact, bool use_ice);
     void on_answer_sdp(std::string_view sdp);
     void start_incoming(std::shared_ptr<sip::Session> session);
     void start_ice_checks(const char* sdp_kind);  // remote candidates in, checks and deadline on
@@ -64,6 +65,8 @@ class Call : public std::enable_shared_from_this<Call> {
     void start_media();
     void end(int status, const std::string& reason);
     bool make_ice(bool controlling, std::function<void()> gathered);
+    bool make_plain_path();  // for a peer without ICE
+    void start_plain_media();
     void set_session_handlers();
     double since_dial() const;
     std::weak_ptr<Call> weak() { return weak_from_this(); }
@@ -76,6 +79,7 @@ class Call : public std::enable_shared_from_this<Call> {
     bool incoming_ = false, answered_ = false, ended_ = false, ice_remote_set_ = false;
     std::shared_ptr<sip::Session> session_;
     std::shared_ptr<nat::IceAgent> ice_;
+    std::unique_ptr<nat::UdpPath> udp_;  // declared before media_: media sends through it
     LocalMedia local_;
     RemoteMedia remote_;
     std::string offer_;  // incoming: the peer's offer

@@ -149,9 +149,10 @@ void Phone::on_incoming(std::shared_ptr<sip::Session> session) {
         session->reject(480, "Temporarily Unavailable");
         return;
     }
-    // The dialog is for us only if its To names the AOR we hold (RFC 3261 §8.2.2.1 in spirit:
-    // a contact URI can be reused by another node after a restart).
-    if (session->to_aor() != aor_) {
+    // The dialog is for us only if its To names the AOR we hold, or our contact address
+    // itself for a direct call (sip:bob@192.0.2.7): a contact URI can be reused by another
+    // node after a restart, so anything else is not ours (RFC 3261 §8.2.2.1 in spirit).
+    if (session->to_aor() != aor_ && session->to_aor() != sip::canonical_aor(ua_->contact())) {
         log_->info("rejecting call for {}: 404, this node holds {}", session->to_aor(), aor_);
         session->reject(404, "Not Found");
         return;

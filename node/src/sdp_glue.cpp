@@ -21,7 +21,10 @@ namespace {
 sdp::AudioParams audio_params(const LocalMedia& local) {
     sdp::AudioParams p;
     // RFC 8839 §4.2.1.2: m=/c= carry the default candidate (our first host candidate).
-    if (!local.candidates.empty()) {
+    if (!local.use_ice) {
+        p.address = local.address;
+        p.port = local.port;
+    } else if (!local.candidates.empty()) {
         p.address = local.candidates.front().address;
         p.port = local.candidates.front().port;
     }
@@ -33,6 +36,7 @@ sdp::AudioParams audio_params(const LocalMedia& local) {
     if (local.key)
         p.attributes.push_back(
             {"crypto", media::format_crypto_attribute(local.crypto_tag, *local.key), false});
+    if (!local.use_ice) return p;
     p.attributes.push_back({"ice-ufrag", local.ice.ufrag, false});
     p.attributes.push_back({"ice-pwd", local.ice.pwd, false});
     for (const auto& c : local.candidates)
@@ -40,15 +44,29 @@ sdp::AudioParams audio_params(const LocalMedia& local) {
     return p;
 }
 
-// ICE credentials may sit at media or session level (RFC 8839 §5.4).
-bool read_ice(const sdp::SessionDescription& sd, const sdp::Media& m, RemoteMedia& remote,
+// ICE credentials may sit at media or session level (RFC 8839 §5.4). Without any, the
+// peer is a plain phone: media goes to the m=/c= address (RFC 3264 §5).
+bool read_ice(const sdp::SessionDescription& sd, const sdp::RemoteAudio& audio, RemoteMedia& remote,
               std::string& why) {
+    const auto& m = *audio.media;
     auto ufrag = m.attribute("ice-ufrag");
     if (!ufrag) ufrag = sd.attribute("ice-ufrag");
     auto pwd = m.attribute("ice-pwd");
     if (!pwd) pwd = sd.attribute("ice-pwd");
+    remote.address = audio.address;
+    remote.port = audio.port;
+    if (!ufrag && !pwd) {
+        remote.use_ice = false;
+        remote.candidates.clear();
+        if (remote.address.empty() || remote.port == 0) {
+            why = "the peer's SDP has neither ICE nor a media address";
+            return false;
+        }
+        return true;
+    }
+    remote.use_ice = true;
     if (!ufrag || !pwd) {
-        why = "the peer offers no ICE credentials (a=ice-ufrag/a=ice-pwd)";
+        why = "the peer's ICE credentials are incomplete (a=ice-ufrag/a=ice-pwd)";
         return false;
     }
     remote.ice = {*ufrag, *pwd};
@@ -70,6 +88,15 @@ bool read_ice(const sdp::SessionDescription& sd, const sdp::Media& m, RemoteMedi
 }
 
 }  // namespace
+
+bool sdp_uses_ice(const std::string& sdp_text) {
+    sdp::SessionDescription sd;
+    if (sdp::parse(sdp_text, sd)) return false;
+    if (sd.attribute("ice-ufrag")) return true;
+    for (const auto& m : sd.media)
+        if (m.attribute("ice-ufrag")) return true;
+    return false;
+}
 
 std::string build_offer(const LocalMedia& local) {
     return sdp::to_string(sdp::make_offer(audio_params(local)));
@@ -126,7 +153,7 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
         }
         local.key.reset();
     }
-    if (!read_ice(offer, m, remote, why)) {
+    if (!read_ice(offer, audio, remote, why)) {
         status = 488;
         return false;
     }
@@ -177,7 +204,7 @@ bool read_answer(const std::string& answer_text, const LocalMedia& local, Remote
             return false;
         }
     }
-    return read_ice(sd, *audio.media, remote, why);
+    return read_ice(sd, audio, remote, why);
 }
 
 }  // namespace p2psip::node

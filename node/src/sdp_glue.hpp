@@ -11,8 +11,11 @@ namespace p2psip::node {
 
 // What this side puts into its SDP: ICE (RFC 8839), SDES (RFC 4568), codecs (RFC 7587/3551).
 struct LocalMedia {
+    bool use_ice = true;  // false: a plain path to a peer without ICE (address/port below)
     nat::IceCredentials ice;
     std::vector<nat::Candidate> candidates;
+    std::string address;
+    std::uint16_t port = 0;
     std::optional<media::SrtpKeyMaterial> key;  // nullopt: plaintext RTP/AVP
     int crypto_tag = 1;
     std::vector<sip::sdp::Codec> codecs;
@@ -20,8 +23,11 @@ struct LocalMedia {
 
 // What the peer's SDP says, reduced to what the call needs.
 struct RemoteMedia {
+    bool use_ice = true;  // false: the peer's SDP has no ICE; send to address/port
     nat::IceCredentials ice;
     std::vector<nat::Candidate> candidates;
+    std::string address;
+    std::uint16_t port = 0;
     std::optional<media::SrtpKeyMaterial> key;
     int crypto_tag = 0;
     sip::sdp::Codec codec;  // the one both sides use
@@ -31,6 +37,9 @@ struct RemoteMedia {
 std::vector<sip::sdp::Codec> codec_table(const std::vector<std::string>& preference);
 
 std::string build_offer(const LocalMedia& local);
+
+// Whether an SDP offers ICE (RFC 8839 credentials); plain SIP phones and sipp do not.
+bool sdp_uses_ice(const std::string& sdp_text);
 
 // Answers `offer_text` (RFC 3264 §6). On failure returns false with `status`/`why`
 // set to the SIP answer the offer deserves (488 Not Acceptable Here, 400...).
