@@ -126,8 +126,11 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
     remote.codec = common.front();
 
     // RFC 4568 §7.1.2: pick the first crypto line we support; answer with its tag and suite.
+    // Crypto lines in an RTP/AVP offer are "best effort" SRTP (baresip's mediaenc=srtp):
+    // taken as well, so such a phone gets SRTP rather than plaintext.
     remote.key.reset();
-    if (m.proto == "RTP/SAVP" || m.proto == "RTP/SAVPF") {
+    const bool savp = m.proto == "RTP/SAVP" || m.proto == "RTP/SAVPF";
+    if (savp || !m.attributes_named("crypto").empty()) {
         for (const auto& value : m.attributes_named("crypto")) {
             int tag = 0;
             media::SrtpKeyMaterial key;
@@ -159,6 +162,7 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
     }
     auto params = audio_params(local);
     params.codecs = common;
+    params.proto = m.proto;  // RFC 3264 §6: the answer keeps the offer's transport
     sdp::SessionDescription out;
     if (sdp::make_answer(offer, params, out)) {
         status = 488;

@@ -102,15 +102,19 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
     struct ToneArgs {
         std::string out;
         double freq = 440, seconds = 5;
+        int rate = 48000;
     };
     auto tone = std::make_shared<ToneArgs>();
-    auto* tone_cmd = app.add_subcommand("tone", "write a sine tone WAV (48 kHz mono)");
+    auto* tone_cmd = app.add_subcommand("tone", "write a sine tone WAV (mono)");
     tone_cmd->add_option("output", tone->out, "WAV file to write")->required();
     tone_cmd->add_option("--freq", tone->freq, "frequency in Hz")->capture_default_str();
     tone_cmd->add_option("--seconds", tone->seconds, "length")->capture_default_str();
+    tone_cmd->add_option("--rate", tone->rate, "sample rate in Hz")
+        ->check(CLI::Range(8000, 192000))
+        ->capture_default_str();
     tone_cmd->callback([&run, tone] {
         run = [tone] {
-            if (auto ec = media::write_tone_wav(tone->out, tone->freq, tone->seconds)) {
+            if (auto ec = media::write_tone_wav(tone->out, tone->freq, tone->seconds, tone->rate)) {
                 std::fprintf(stderr, "%s: %s\n", tone->out.c_str(), ec.message().c_str());
                 return 1;
             }

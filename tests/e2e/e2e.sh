@@ -191,6 +191,89 @@ sipp_uas)
   pass "p2psip -> sipp uas: 3/3 calls successful"
   ;;
 
+baresip)
+  # Debian's baresip calls a p2psip node by direct URI and the node calls baresip; both
+  # calls carry audio both ways with SRTP (baresip mediaenc=srtp, SDES). baresip 1.0 will
+  # not use a loopback-only host, so both run in a network namespace of ours with one
+  # veth address and no route out: nothing leaves it.
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
+  command -v baresip >/dev/null || { echo "SKIP: no baresip"; exit 77; }
+  NS=p2psip-e2e-$$
+  ip netns add "$NS" || fail "cannot create namespace"
+  trap 'overlay_cleanup; ip netns del "$NS" 2>/dev/null' EXIT
+  ip -n "$NS" link set lo up
+  ip -n "$NS" link add v0 type veth peer name v1
+  ip -n "$NS" addr add 10.77.0.1/24 dev v0
+  ip -n "$NS" link set v0 up
+  ip -n "$NS" link set v1 up
+  HOST=10.77.0.1
+  bs_port=$(( 30000 + RANDOM % 10000 ))
+  ctrl_port=$(( bs_port + 1 ))
+  node_port=$(( bs_port + 2 ))
+  # baresip's aufile source needs the codec's rate: PCMU, 8 kHz.
+  "$P2PSIP_BIN" tone "$DIR/tone8k.wav" --freq 440 --seconds 10 --rate 8000
+  "$P2PSIP_BIN" tone "$DIR/tone.wav" --freq 440 --seconds 10
+  mkdir -p "$DIR/baresip" "$DIR/rec"
+  cat >"$DIR/baresip/config" <<CFG
+poll_method epoll
+sip_listen $HOST:$bs_port
+sip_transports udp
+audio_source aufile,$DIR/tone8k.wav
+audio_player alsa,null
+audio_alert alsa,null
+module_path /usr/lib/baresip/modules
+module g711.so
+module srtp.so
+module aufile.so
+module alsa.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:$ctrl_port
+snd_path $DIR/rec
+CFG
+  echo "<sip:baresip@$HOST>;regint=0;mediaenc=srtp;answermode=auto" >"$DIR/baresip/accounts"
+  ip netns exec "$NS" baresip -f "$DIR/baresip" >"$DIR/baresip.log" 2>&1 </dev/null &
+  OVERLAY_PIDS+=("$!")
+  wait_for_log "$DIR/baresip.log" "baresip is ready" 20 || fail "baresip did not start"
+  ctrl() {  # COMMAND [PARAMS]: one ctrl_tcp request (netstring-framed JSON)
+    local json="{\"command\":\"$1\",\"params\":\"${2:-}\",\"token\":\"t$RANDOM\"}"
+    ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$ctrl_port && printf '%d:%s,' ${#json} '$json' >&3 && timeout 2 cat <&3 >/dev/null; exit 0"
+  }
+
+  # 1. baresip calls the node.
+  BOOTSTRAP=127.0.0.1:9
+  ip netns exec "$NS" "$P2PSIP_BIN" node --user sip:bob@example.org --bind "$HOST" --sip-port "$node_port" \
+    --dht-port 0 --data-dir "$DIR/bob" --auto-answer --play "$DIR/tone.wav" --record "$DIR/bob.wav" \
+    --report "$DIR/bob.json" --console false >"$DIR/bob.out" 2>"$DIR/bob.err" </dev/null &
+  OVERLAY_PIDS+=("$!")
+  wait_for_log "$DIR/bob.err" "SIP listening" || fail "bob did not start"
+  ctrl dial "sip:bob@$HOST:$node_port"
+  wait_for_log "$DIR/bob.err" "media flowing" 15 || fail "baresip's call did not reach media"
+  sleep 4
+  ctrl hangup
+  wait_for_log "$DIR/bob.err" "call ended" 15 || fail "the call from baresip did not end"
+  [ "$(json_field "$DIR/bob.json" srtp)" = true ] || fail "call from baresip without SRTP"
+  grep -q "SRTP is Enabled" "$DIR/baresip.log" || fail "baresip did not enable SRTP"
+  "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 20 >"$DIR/a1.txt" || fail "node did not hear baresip: $(cat "$DIR/a1.txt")"
+  dec1=$(ls "$DIR"/rec/*-dec.wav | head -n 1)
+  "$P2PSIP_BIN" analyze "$dec1" --freq 440 --min-snr 20 >"$DIR/a2.txt" || fail "baresip did not hear the node: $(cat "$DIR/a2.txt")"
+  mkdir -p "$DIR/rec1" && mv "$DIR"/rec/* "$DIR/rec1/"
+
+  # 2. The node calls baresip (auto-answer).
+  ip netns exec "$NS" "$P2PSIP_BIN" node --user sip:alice@example.org --bind "$HOST" --sip-port 0 \
+    --dht-port 0 --data-dir "$DIR/alice" --call "sip:baresip@$HOST:$bs_port" --codecs pcmu \
+    --play "$DIR/tone.wav" --record "$DIR/alice.wav" --duration 4 --report "$DIR/alice.json" \
+    --console false >"$DIR/alice.out" 2>"$DIR/alice.err" </dev/null || fail "the call to baresip failed"
+  [ "$(json_field "$DIR/alice.json" srtp)" = true ] || fail "call to baresip without SRTP"
+  "$P2PSIP_BIN" analyze "$DIR/alice.wav" --freq 440 --min-snr 20 >"$DIR/a3.txt" || fail "node did not hear baresip: $(cat "$DIR/a3.txt")"
+  sleep 1
+  dec2=$(ls "$DIR"/rec/*-dec.wav | head -n 1)
+  "$P2PSIP_BIN" analyze "$dec2" --freq 440 --min-snr 20 >"$DIR/a4.txt" || fail "baresip did not hear the node: $(cat "$DIR/a4.txt")"
+  pass "baresip->node: node heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a1.txt") dB, baresip heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a2.txt") dB; node->baresip: node heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a3.txt") dB, baresip heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a4.txt") dB; SRTP both calls"
+  ;;
+
 *)
   echo "unknown scenario $SCENARIO" >&2
   exit 2
