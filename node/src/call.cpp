@@ -22,6 +22,13 @@ bool is_ip_literal(const std::string& host) {
 
 }  // namespace
 
+bool is_direct_uri(const std::string& target) {
+    std::string text = target;
+    if (text.rfind("sip:", 0) != 0 && text.rfind("sips:", 0) != 0) text = "sip:" + text;
+    sip::Uri uri;
+    return !sip::parse_uri(text, uri) && !uri.host.empty() && is_ip_literal(uri.host);
+}
+
 Call::Call(CallEnv& env, EndedFn ended)
     : env_(env), ended_fn_(std::move(ended)), ice_timer_(env.io), duration_timer_(env.io) {
     report_.local_aor = env.local_aor;

@@ -34,6 +34,10 @@ struct CallEnv {
     std::shared_ptr<spdlog::logger> log;
 };
 
+// True when `target` names a host by IP address (sip:bob@192.0.2.7:5060): such a call
+// goes straight to it, without the DHT.
+bool is_direct_uri(const std::string& target);
+
 // One call from dial (or incoming INVITE) to its report: DHT lookup, ICE gathering,
 // the SIP dialog, ICE checks, SRTP media. All on the node's io_context thread.
 class Call : public std::enable_shared_from_this<Call> {

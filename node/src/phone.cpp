@@ -81,7 +81,9 @@ std::string Phone::start() {
         *dht_,
         overlay::PublishConfig{
             aor_, {ua_->contact()}, instance_id, std::chrono::seconds(options_.binding_ttl)});
-    dial_pending_ = !options_.call.empty();
+    // A DHT call waits until the node has joined; a direct URI needs no DHT: dial now.
+    dial_pending_ = !options_.call.empty() && !is_direct_uri(options_.call);
+    if (!options_.call.empty() && !dial_pending_) asio::post(io_, [this] { dial(options_.call); });
     publish_when_joined(options_.bootstrap.empty() ? 0 : join_attempts);
     return {};
 }
