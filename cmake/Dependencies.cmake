@@ -13,6 +13,8 @@ pkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)
 
 # Only the SIP parser benchmark's reference; the bench builds without it.
 pkg_check_modules(OSIP2 IMPORTED_TARGET libosip2)
+# The NAT testbed's delay program (tests/nat/testbed); without it the testbed tests skip.
+pkg_check_modules(NETFILTER_QUEUE IMPORTED_TARGET libnetfilter_queue)
 
 find_package(Protobuf REQUIRED)
 find_package(Boost 1.74 REQUIRED)

@@ -72,7 +72,8 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
     const auto me = dht_.identity().second->getId();
     const auto expires = unix_seconds(dht_.now()) + static_cast<std::uint64_t>(config_.ttl.count());
     Claim claim{config_.aor, me, claim_created_, expires};
-    Binding binding{config_.aor, config_.contacts, config_.instance_id, me, expires, next_seq()};
+    Binding binding{config_.aor, config_.contacts, config_.instance_id, me, expires, next_seq(), false, {}};
+    binding.inbox = config_.inbox;
 
     // Both puts must land; the second completion reports.
     struct Pending {
@@ -133,7 +134,7 @@ void BindingPublisher::withdraw(std::function<void()> done) {
         refresh_timer_ = 0;
     }
     const auto me = dht_.identity().second->getId();
-    Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), next_seq()};
+    Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), next_seq(), false, {}};
     const auto key = aor_key(config_.aor);
     dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
     dht_.put_signed(

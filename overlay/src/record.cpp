@@ -53,6 +53,7 @@ std::shared_ptr<dht::Value> make_binding_value(const Binding& binding) {
     b->set_signer_key_id(key_id_bytes(binding.signer));
     b->set_expires(binding.expires);
     b->set_seq(binding.seq);
+    b->set_inbox(binding.inbox);
     return make_value(record, binding_value_id(binding.aor, binding.instance_id));
 }
 
@@ -90,6 +91,8 @@ std::error_code decode_record(const dht::Value& value, std::string_view aor, Dec
             out.binding.instance_id = b.instance_id();
             out.binding.expires = b.expires();
             out.binding.seq = b.seq();
+            out.binding.inbox = b.inbox();
+            out.binding.signer_key = value.owner;
             return {};
         }
         default:

@@ -125,6 +125,53 @@ void RunnerDht::get(const dht::InfoHash& key, std::function<bool(const Values&)>
         });
 }
 
+void RunnerDht::put_encrypted(const dht::InfoHash& key,
+                              std::shared_ptr<const dht::crypto::PublicKey> to,
+                              std::shared_ptr<dht::Value> value, std::function<void(bool)> done) {
+    auto alive = alive_;
+    if (!running_ || !to) {
+        if (done) asio::post(io_, [alive, done] { if (*alive) done(false); });
+        return;
+    }
+    // OpenDHT's signature takes a non-const pointer; it only reads the key.
+    runner_.putEncrypted(key, std::const_pointer_cast<dht::crypto::PublicKey>(to), std::move(value),
+                         [this, alive, done = std::move(done)](bool ok) {
+                             if (!done || !*alive) return;
+                             asio::post(io_, [alive, done, ok] {
+                                 if (*alive) done(ok);
+                             });
+                         });
+}
+
+std::uint64_t RunnerDht::listen(const dht::InfoHash& key,
+                                std::function<void(const Values&)> on_values) {
+    if (!running_) return 0;
+    auto alive = alive_;
+    auto wanted = std::make_shared<bool>(true);
+    auto token = runner_.listen(
+        key,
+        [this, alive, wanted, on_values = std::move(on_values)](const Values& values,
+                                                                 bool expired) {
+            if (!*alive || !*wanted) return false;
+            if (expired) return true;  // only new values matter here
+            asio::post(io_, [alive, wanted, on_values, values] {
+                if (*alive && *wanted) on_values(values);
+            });
+            return true;
+        });
+    const auto id = next_listen_++;
+    listens_.emplace(id, Listening{key, token.share(), wanted});
+    return id;
+}
+
+void RunnerDht::cancel_listen(std::uint64_t token) {
+    auto it = listens_.find(token);
+    if (it == listens_.end()) return;
+    *it->second.wanted = false;
+    if (running_) runner_.cancelListen(it->second.key, it->second.token);
+    listens_.erase(it);
+}
+
 std::chrono::system_clock::time_point RunnerDht::now() const {
     return std::chrono::system_clock::now();
 }

@@ -73,7 +73,7 @@ TEST(Lookup, ForeignBindingsAndClaimsAreNotUsed) {
                             std::string(16, 'm'),
                             mkey,
                             unix_seconds(std::chrono::system_clock::now()) + 600,
-                            99}),
+                            99, false, {}}),
         aor);
     {
         auto [ec, r] = find(o, *o.nodes[3], aor);
@@ -119,7 +119,7 @@ TEST(Lookup, BindingWithoutAnyClaimIsNotUsed) {
                             std::string(16, 'x'),
                             node.identity().second->getId(),
                             unix_seconds(std::chrono::system_clock::now()) + 600,
-                            1}),
+                            1, false, {}}),
         aor);
     auto [ec, r] = find(o, *o.nodes[2], aor);
     EXPECT_EQ(ec, make_error_code(errc::not_found));

@@ -23,7 +23,7 @@ Keys& keys() {
 Binding binding_for(const Identity& id) {
     return Binding{
         aor, {"sip:alice@127.0.0.1:5070"}, std::string(16, 'i'), id.dht.second->getId(), 2000000000,
-        7};
+        7, false, {}};
 }
 }  // namespace
 

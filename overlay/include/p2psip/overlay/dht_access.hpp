@@ -33,6 +33,24 @@ class DhtAccess {
                      std::function<void(bool ok)> done) = 0;
     virtual const dht::crypto::Identity& identity() const = 0;
 
+    // Signs `value`, encrypts it to `to` and stores it under `key` (not permanent).
+    // Implementations without it report failure.
+    virtual void put_encrypted(const dht::InfoHash& key,
+                               std::shared_ptr<const dht::crypto::PublicKey> to,
+                               std::shared_ptr<dht::Value> value, std::function<void(bool ok)> done) {
+        (void)key, (void)to, (void)value;
+        if (done) done(false);
+    }
+    // Calls on_values with the values stored under `key` now and as they arrive (values
+    // encrypted to this node come decrypted, with their verified owner) until
+    // cancel_listen. Returns 0 when unsupported.
+    virtual std::uint64_t listen(const dht::InfoHash& key,
+                                 std::function<void(const Values&)> on_values) {
+        (void)key, (void)on_values;
+        return 0;
+    }
+    virtual void cancel_listen(std::uint64_t token) { (void)token; }
+
     // Wall clock used for record expiry (virtual in the simulator).
     virtual std::chrono::system_clock::time_point now() const = 0;
     virtual TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;

@@ -15,6 +15,7 @@ struct PublishConfig {
     std::vector<std::string> contacts;  // SIP URIs of this instance
     std::string instance_id;            // 16 bytes, see load_or_create_instance_id
     std::chrono::seconds ttl{600};      // record lifetime; refreshed at ttl/2
+    bool inbox = false;                 // this instance listens on its DHT inbox (Inbox)
 };
 
 // Holds an AOR in the DHT while it lives: checks the name is not held by another key,

@@ -1,8 +1,10 @@
 #pragma once
+#include <opendht/crypto.h>
 #include <opendht/value.h>
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -23,6 +25,9 @@ struct Binding {
     dht::InfoHash signer;
     std::uint64_t expires = 0;
     std::uint64_t seq = 0;
+    bool inbox = false;  // the instance listens at inbox_key(signer, instance_id)
+    // Verified public key of the signer (set by decode_record; needed to encrypt to it).
+    std::shared_ptr<const dht::crypto::PublicKey> signer_key;
 };
 
 std::uint64_t unix_seconds(std::chrono::system_clock::time_point t);

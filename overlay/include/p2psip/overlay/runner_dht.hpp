@@ -4,6 +4,7 @@
 
 #include <opendht/dhtrunner.h>
 
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,11 @@ class RunnerDht final : public DhtAccess {
     void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
              std::function<void(bool)> done) override;
     const dht::crypto::Identity& identity() const override { return identity_.dht; }
+    void put_encrypted(const dht::InfoHash& key, std::shared_ptr<const dht::crypto::PublicKey> to,
+                       std::shared_ptr<dht::Value> value, std::function<void(bool)> done) override;
+    std::uint64_t listen(const dht::InfoHash& key,
+                         std::function<void(const Values&)> on_values) override;
+    void cancel_listen(std::uint64_t token) override;
     std::chrono::system_clock::time_point now() const override;
     TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
     void cancel(TimerId id) override;
@@ -61,6 +67,13 @@ class RunnerDht final : public DhtAccess {
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     TimerId next_timer_ = 1;
     std::map<TimerId, std::unique_ptr<asio::steady_timer>> timers_;
+    struct Listening {
+        dht::InfoHash key;
+        std::shared_future<std::size_t> token;
+        std::shared_ptr<bool> wanted;
+    };
+    std::uint64_t next_listen_ = 1;
+    std::map<std::uint64_t, Listening> listens_;
 };
 
 }  // namespace p2psip::overlay
