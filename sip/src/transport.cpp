@@ -13,6 +13,8 @@ struct UdpTransport::State : std::enable_shared_from_this<UdpTransport::State> {
     std::array<char, 65536> buffer{};
     UdpEndpoint sender;
     MessageHandler handler;
+    RawHandler raw_handler;
+    SendObserver send_observer;
     TransportStats stats;
     bool open = false;
 
@@ -32,12 +34,24 @@ struct UdpTransport::State : std::enable_shared_from_this<UdpTransport::State> {
         ++stats.sent;
         socket.async_send_to(asio::buffer(*buf), to,
                              [buf](const boost::system::error_code&, std::size_t) {});
+        if (send_observer) {
+            auto observer = send_observer;
+            observer(*buf, to);
+        }
     }
 
     void on_datagram(std::size_t n) {
         ++stats.received;
-        const UdpEndpoint from = sender;
-        std::string_view data(buffer.data(), n);
+        if (raw_handler) {
+            auto raw = raw_handler;
+            if (raw(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer.data()), n),
+                    sender))
+                return;
+        }
+        on_message(std::string_view(buffer.data(), n), sender);
+    }
+
+    void on_message(std::string_view data, const UdpEndpoint& from) {
         // Keep-alives (RFC 5626 CRLF) and stray whitespace are ignored.
         if (detail::trim(data).empty()) return;
         Message msg;
@@ -114,6 +128,8 @@ void UdpTransport::close() {
     if (!state_ || !state_->open) return;
     state_->open = false;
     state_->handler = nullptr;
+    state_->raw_handler = nullptr;
+    state_->send_observer = nullptr;
     boost::system::error_code ignored;
     state_->socket.close(ignored);
 }
@@ -134,6 +150,20 @@ uint16_t UdpTransport::local_port() const {
 
 void UdpTransport::set_handler(MessageHandler handler) {
     state_->handler = std::move(handler);
+}
+
+void UdpTransport::set_raw_handler(RawHandler handler) {
+    state_->raw_handler = std::move(handler);
+}
+
+void UdpTransport::set_send_observer(SendObserver observer) {
+    state_->send_observer = std::move(observer);
+}
+
+void UdpTransport::inject(std::string_view datagram, const UdpEndpoint& from) {
+    if (!state_->open) return;
+    ++state_->stats.received;
+    state_->on_message(datagram, from);
 }
 
 std::error_code UdpTransport::send(std::string datagram, const UdpEndpoint& to) {

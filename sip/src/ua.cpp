@@ -29,13 +29,16 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
     std::string host() const {
         return cfg.advertised_address.empty() ? cfg.bind_address : cfg.advertised_address;
     }
+    uint16_t port() const {
+        return cfg.advertised_port ? cfg.advertised_port : transport.local_port();
+    }
 
     std::string contact() const {
         Uri c;
         c.scheme = "sip";
         c.user = aor_uri.user;
         c.host = host();
-        c.port = transport.local_port();
+        c.port = port();
         return c.to_string();
     }
 
@@ -488,7 +491,7 @@ std::error_code UserAgent::start() {
     t.t2 = c.cfg.t2;
     t.t4 = c.cfg.t4;
     c.layer = std::make_unique<TransactionLayer>(c.io, c.transport, t);
-    c.layer->set_sent_by(c.host(), c.transport.local_port());
+    c.layer->set_sent_by(c.host(), c.port());
     std::weak_ptr<detail::UaCore> w = core_;
     c.layer->set_request_handler(
         [w](const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
@@ -506,6 +509,15 @@ uint16_t UserAgent::port() const {
 }
 std::string UserAgent::contact() const {
     return core_->contact();
+}
+void UserAgent::set_advertised(std::string host, uint16_t port) {
+    auto& c = *core_;
+    c.cfg.advertised_address = std::move(host);
+    c.cfg.advertised_port = port;
+    if (c.layer) c.layer->set_sent_by(c.host(), c.port());
+}
+UdpTransport* UserAgent::transport() {
+    return core_->started ? &core_->transport : nullptr;
 }
 const UaConfig& UserAgent::config() const {
     return core_->cfg;

@@ -159,3 +159,58 @@ TEST(UdpTransport, StampReceived) {
     EXPECT_EQ(m.headers("Via").size(), 2u);
     EXPECT_EQ(m.headers("Via")[1], "SIP/2.0/UDP b;branch=z9hG4bKx");
 }
+
+TEST(UdpTransport, RawHandlerSeesDatagramsFirstAndCanConsumeThem) {
+    asio::io_context io;
+    UdpTransport t(io);
+    ASSERT_FALSE(t.open("127.0.0.1", 0));
+    std::size_t sip_messages = 0, raw_seen = 0, consumed = 0;
+    t.set_handler([&](const Message&, const UdpEndpoint&) { ++sip_messages; });
+    t.set_raw_handler([&](std::span<const uint8_t> d, const UdpEndpoint&) {
+        ++raw_seen;
+        // STUN: first two bits zero (RFC 7983 §7 demultiplexing); SIP starts with a letter.
+        const bool stun = !d.empty() && d[0] < 4;
+        consumed += stun;
+        return stun;
+    });
+    RawPeer peer(io);
+    peer.send(std::string("\x00\x01\x00\x00", 4) + std::string(16, 'x'), t.local_endpoint());
+    peer.send(options("SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK7"), t.local_endpoint());
+    ASSERT_TRUE(run_until(io, [&] { return sip_messages == 1 && raw_seen == 2; }));
+    EXPECT_EQ(consumed, 1u);
+    EXPECT_TRUE(peer.received.empty()) << "the consumed datagram must not be answered as bad SIP";
+}
+
+TEST(UdpTransport, InjectedMessageIsHandledLikeAReceivedOneAndSendsAreObserved) {
+    asio::io_context io;
+    UdpTransport t(io);
+    ASSERT_FALSE(t.open("127.0.0.1", 0));
+    std::vector<Message> got;
+    std::vector<UdpEndpoint> from;
+    t.set_handler([&](const Message& m, const UdpEndpoint& f) {
+        got.push_back(m);
+        from.push_back(f);
+    });
+    std::vector<std::pair<std::string, UdpEndpoint>> observed;
+    t.set_send_observer([&](std::string_view d, const UdpEndpoint& to) {
+        observed.emplace_back(std::string(d), to);
+    });
+    RawPeer peer(io);
+    // As if it came from the peer's socket (e.g. carried through the DHT): received/rport
+    // are stamped from the claimed source, so the response goes there directly.
+    t.inject(options("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK8;rport"), peer.endpoint());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(from[0], peer.endpoint());
+    EXPECT_EQ(got[0].via().rport, peer.port());
+    ASSERT_FALSE(t.send_response(make_response(got[0], 200), got[0], UdpEndpoint()));
+    ASSERT_TRUE(run_until(io, [&] { return peer.received.size() == 1; }));
+    ASSERT_EQ(observed.size(), 1u);
+    EXPECT_EQ(observed[0].second, peer.endpoint());
+    EXPECT_EQ(observed[0].first, peer.received[0].data);
+    // Malformed injected requests are rejected like received ones.
+    t.inject("INVITE nothing\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport\r\n\r\n", peer.endpoint());
+    EXPECT_EQ(t.stats().rejected, 1u);
+    t.close();
+    t.inject(options("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK9"), peer.endpoint());
+    EXPECT_EQ(got.size(), 1u);
+}

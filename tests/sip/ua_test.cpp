@@ -87,6 +87,12 @@ TEST(UserAgent, StartAndContact) {
     EXPECT_NE(ua.port(), 0);
     EXPECT_EQ(ua.contact(), "sip:carol@127.0.0.1:" + std::to_string(ua.port()));
     EXPECT_NE(ua.transactions(), nullptr);
+    EXPECT_NE(ua.transport(), nullptr);
+    // Behind NAT the phone advertises its public mapping (learnt by STUN) instead.
+    ua.set_advertised("203.0.113.2", 40000);
+    EXPECT_EQ(ua.contact(), "sip:carol@203.0.113.2:40000");
+    ua.set_advertised("", 0);
+    EXPECT_EQ(ua.contact(), "sip:carol@127.0.0.1:" + std::to_string(ua.port()));
 }
 
 TEST(UserAgent, CallRingAnswerAndCallerHangsUp) {

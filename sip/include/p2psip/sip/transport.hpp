@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -48,6 +49,18 @@ class UdpTransport {
     // malformed responses dropped before reaching the handler (§8.2, §18.1.2), as are
     // responses with more than one Via (§8.1.3.3). Datagrams up to 65535 bytes.
     void set_handler(MessageHandler handler);
+
+    // Sees every received datagram before SIP parsing; returning true consumes it. For
+    // protocols multiplexed on the SIP socket, e.g. STUN keep-alives (RFC 5626 §4.4.1).
+    using RawHandler = std::function<bool(std::span<const uint8_t>, const UdpEndpoint& from)>;
+    void set_raw_handler(RawHandler handler);
+    // Told about every datagram this transport sends (after it is queued), so another
+    // path can carry a copy, e.g. through the DHT to a peer behind NAT.
+    using SendObserver = std::function<void(std::string_view datagram, const UdpEndpoint& to)>;
+    void set_send_observer(SendObserver observer);
+    // Handles `datagram` exactly as if it had arrived from `from` on the socket (for
+    // messages that came another way). No-op when closed.
+    void inject(std::string_view datagram, const UdpEndpoint& from);
 
     // Asynchronous send of one datagram; errors other than "not open" are only counted.
     std::error_code send(std::string datagram, const UdpEndpoint& to);

@@ -33,6 +33,7 @@ struct UaConfig {
     std::chrono::milliseconds t4{5000};
     // Host written in Contact and Via; empty = bind_address (set it when binding 0.0.0.0).
     std::string advertised_address;
+    uint16_t advertised_port = 0;  // 0 = the bound port
 };
 
 // Callbacks of one call. All run on the io_context thread. on_closed runs exactly once per
@@ -140,6 +141,11 @@ class UserAgent {
     std::error_code start();  // binds UDP
     uint16_t port() const;
     std::string contact() const;  // e.g. sip:alice@127.0.0.1:5060
+    // Host and port written in Contact and Via from now on, e.g. the NAT's public mapping
+    // of the socket learnt by STUN (port 0 = the bound port). Transactions already
+    // running keep their Via.
+    void set_advertised(std::string host, uint16_t port);
+    UdpTransport* transport();  // nullptr before start()
     const UaConfig& config() const;
 
     // Outgoing call. request_uri = where to send (host must be an IP literal; port 5060 by
