@@ -32,6 +32,10 @@ class NatCategory final : public std::error_category {
                 return "ICE send failed";
             case Errc::closed:
                 return "ICE agent closed";
+            case Errc::stun_timeout:
+                return "STUN server did not answer";
+            case Errc::stun_error:
+                return "STUN server answered with an error";
         }
         return "unknown p2psip.nat error";
     }

@@ -17,6 +17,8 @@ enum class Errc {
     not_connected,            // send() before ICE reached `connected`
     send_failed,              // libnice could not send the datagram
     closed,                   // the agent was closed
+    stun_timeout,             // the STUN server did not answer (RFC 5389 §7.2.1)
+    stun_error,               // the STUN server answered with an error response
 };
 
 const std::error_category& nat_category() noexcept;
