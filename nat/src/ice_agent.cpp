@@ -414,7 +414,16 @@ std::shared_ptr<IceAgent> IceAgent::create(asio::io_context& io, IceConfig cfg,
     if (cfg.stun_max_retransmissions != 0)
         g_object_set(G_OBJECT(d.agent), "stun-max-retransmissions",
                      static_cast<guint>(cfg.stun_max_retransmissions), nullptr);
-    if (!srv.stun_host.empty()) {
+    // A STUN server that is also the TURN server is not given to libnice as such: libnice
+    // 0.1.21 sends the Binding and the Allocate from one socket to one address, then takes
+    // every packet from that address for the TURN socket, so the Binding response is
+    // dropped ("Incorrectly multiplexed STUN message") and gathering stalls until the
+    // Binding times out (~2 s). The Allocate response carries XOR-MAPPED-ADDRESS (RFC 8656
+    // §7.3), which gives libnice the server-reflexive candidate anyway.
+    const bool stun_is_turn = !srv.turn_host.empty() && srv.stun_host == srv.turn_host &&
+                              (srv.stun_port ? srv.stun_port : 3478) ==
+                                  (srv.turn_port ? srv.turn_port : 3478);
+    if (!srv.stun_host.empty() && !stun_is_turn) {
         g_object_set(G_OBJECT(d.agent), "stun-server", srv.stun_host.c_str(), "stun-server-port",
                      static_cast<guint>(srv.stun_port ? srv.stun_port : 3478), nullptr);
     }

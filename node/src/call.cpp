@@ -1,6 +1,7 @@
 #include "call.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "p2psip/overlay/error.hpp"
 #include "p2psip/sip/uri.hpp"
@@ -104,15 +105,22 @@ void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
         return;
     }
     const auto& binding = result.bindings.front();
-    env_.log->info("found {} in {:.0f} ms: held by key {}, contact {} ({} instance(s), {} ignored)",
+    env_.log->info("found {} in {:.0f} ms: held by key {}, contacts {} ({} instance(s), {} "
+                   "ignored{})",
                    report_.peer_aor, *report_.lookup_ms, result.owner.toString(),
-                   binding.contacts.front(), result.bindings.size(), result.ignored);
-    sip::Uri contact;
-    if (sip::parse_uri(binding.contacts.front(), contact)) {
-        end(480, "480 Temporarily Unavailable: the binding's contact is not a SIP URI");
+                   fmt::join(binding.contacts, ", "), result.bindings.size(), result.ignored,
+                   binding.inbox ? ", DHT inbox" : "");
+    std::optional<sip::Uri> contact;
+    if (env_.signaling) {
+        contact = env_.signaling->route_to(binding);
+    } else if (sip::Uri uri; !binding.contacts.empty() && !sip::parse_uri(binding.contacts[0], uri)) {
+        contact = uri;
+    }
+    if (!contact) {
+        end(480, "480 Temporarily Unavailable: the binding has no usable contact");
         return;
     }
-    place_invite(contact, true);  // a DHT binding is a p2psip node: ICE
+    place_invite(*contact, true);  // a DHT binding is a p2psip node: ICE
 }
 
 bool Call::make_ice(bool controlling, std::function<void()> gathered) {
@@ -120,6 +128,13 @@ bool Call::make_ice(bool controlling, std::function<void()> gathered) {
     cfg.controlling = controlling;
     if (auto host = host_of_bind(env_.options.bind_address); !host.empty())
         cfg.local_addresses = {host};
+    const auto& o = env_.options;
+    cfg.servers.stun_host = o.stun_host;
+    cfg.servers.stun_port = o.stun_port;
+    cfg.servers.turn_host = o.turn_host;
+    cfg.servers.turn_port = o.turn_port;
+    cfg.servers.turn_user = o.turn_user;
+    cfg.servers.turn_password = o.turn_password;
     std::error_code ec;
     ice_ = nat::IceAgent::create(env_.io, cfg, ec);
     if (ec || !ice_) {
@@ -186,6 +201,7 @@ void Call::place_invite(const sip::Uri& contact, bool use_ice) {
             return;
         }
         report_.call_id = session_->call_id();
+        peer_ep_ = session_->remote_endpoint();
         set_session_handlers();
     };
     if (use_ice)
@@ -264,6 +280,7 @@ void Call::start_incoming(std::shared_ptr<sip::Session> session) {
     session_ = std::move(session);
     report_.peer_aor = session_->from_aor();
     report_.call_id = session_->call_id();
+    peer_ep_ = session_->remote_endpoint();
     set_session_handlers();
     offer_ = session_->remote_sdp();
     env_.log->info("incoming call from {} ({})", report_.peer_aor, report_.call_id);
@@ -322,6 +339,12 @@ void Call::start_media() {
     media_at_ = Clock::now();
     report_.ice_ms = since_dial();
     report_.ice_pair = udp_ ? udp_->description() : ice_->selected_pair();
+    // "srflx 1.2.3.4:5 <-> relay 6.7.8.9:10": the first word of each side is its type.
+    if (auto arrow = report_.ice_pair.find(" <-> "); arrow != std::string::npos) {
+        report_.local_candidate = report_.ice_pair.substr(0, report_.ice_pair.find(' '));
+        const auto remote = report_.ice_pair.substr(arrow + 5);
+        report_.remote_candidate = remote.substr(0, remote.find(' '));
+    }
     ice_timer_.cancel();
     env_.log->info("{} after {:.0f} ms: {}",
                    udp_ ? "plain media path (no ICE) ready" : "ICE connected", *report_.ice_ms,
@@ -427,6 +450,10 @@ void Call::end(int status, const std::string& reason) {
     }
     if (ice_) ice_->close();
     if (udp_) udp_->close();
+    if (env_.signaling && !report_.call_id.empty()) {
+        report_.sip_via_dht = env_.signaling->via_dht(report_.call_id);
+        if (peer_ep_) report_.signaling = env_.signaling->path_to(*peer_ep_);
+    }
     if (session_) session_->set_handlers({});
     env_.log->info("call ended: {}", reason);
     auto fn = std::move(ended_fn_);

@@ -18,6 +18,7 @@
 #include "p2psip/sip/ua.hpp"
 #include "report.hpp"
 #include "sdp_glue.hpp"
+#include "signaling.hpp"
 
 namespace p2psip::node {
 
@@ -32,6 +33,7 @@ struct CallEnv {
     std::string local_aor;      // canonical
     bool audio_device = false;  // PortAudio has a default input and output
     std::shared_ptr<spdlog::logger> log;
+    Signaling* signaling = nullptr;  // NAT-aware routes to peers; may be null in tools
 };
 
 // True when `target` names a host by IP address (sip:bob@192.0.2.7:5060): such a call
@@ -82,6 +84,7 @@ class Call : public std::enable_shared_from_this<Call> {
     std::optional<Clock::time_point> media_at_;
     bool incoming_ = false, answered_ = false, ended_ = false, ice_remote_set_ = false;
     std::shared_ptr<sip::Session> session_;
+    std::optional<asio::ip::udp::endpoint> peer_ep_;  // where the peer's SIP comes from
     std::shared_ptr<nat::IceAgent> ice_;
     std::unique_ptr<nat::UdpPath> udp_;  // declared before media_: media sends through it
     LocalMedia local_;

@@ -1,5 +1,8 @@
 #include "options.hpp"
 
+#include <utility>  // before Boost.Asio (project convention)
+
+#include <boost/asio/ip/address.hpp>
 #include <cstdlib>
 
 namespace p2psip::node {
@@ -39,6 +42,15 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
         ->capture_default_str();
     app.add_option("--ice-timeout", o.ice_timeout_ms, "milliseconds for ICE to find a path")
         ->capture_default_str();
+    app.add_option("--stun", o.stun,
+                   "STUN server HOST:PORT (numeric IP): learns the public address of the SIP "
+                   "and media sockets behind a NAT");
+    app.add_option("--turn", o.turn,
+                   "TURN server USER:PASSWORD@HOST:PORT (numeric IP, UDP): relays media when "
+                   "no direct path works");
+    app.add_option("--dht-signaling", o.dht_signaling,
+                   "also carry SIP through the DHT (encrypted) until the peer answers directly")
+        ->capture_default_str();
     app.add_option("--report", o.report_file,
                    "append each call report as a JSON line to this file");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
@@ -56,6 +68,35 @@ std::string finalize(PhoneOptions& o) {
             o.data_dir = std::filesystem::path(home) / ".local/share/p2psip";
         else
             return "no --data-dir given and neither XDG_DATA_HOME nor HOME is set";
+    }
+    auto host_port = [](const std::string& text, std::string& host, std::uint16_t& port) {
+        const auto colon = text.rfind(':');
+        if (colon == std::string::npos || colon == 0) return false;
+        host = text.substr(0, colon);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+            host = host.substr(1, host.size() - 2);
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(host, ec);
+        if (ec) return false;
+        const auto p = text.substr(colon + 1);
+        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        const auto n = std::stoul(p);
+        if (n == 0 || n > 65535) return false;
+        port = static_cast<std::uint16_t>(n);
+        return true;
+    };
+    if (!o.stun.empty() && !host_port(o.stun, o.stun_host, o.stun_port))
+        return "--stun '" + o.stun + "': expected IP:PORT, e.g. 192.0.2.10:3478";
+    if (!o.turn.empty()) {
+        const auto at = o.turn.rfind('@');
+        const auto colon = o.turn.find(':');
+        if (at == std::string::npos || colon == std::string::npos || colon > at ||
+            !host_port(o.turn.substr(at + 1), o.turn_host, o.turn_port))
+            return "--turn '" + o.turn + "': expected USER:PASSWORD@IP:PORT";
+        o.turn_user = o.turn.substr(0, colon);
+        o.turn_password = o.turn.substr(colon + 1, at - colon - 1);
+        if (o.turn_user.empty()) return "--turn '" + o.turn + "': the user name is empty";
     }
     for (auto& c : o.codecs)
         for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

@@ -29,6 +29,13 @@ struct PhoneOptions {
     std::uint32_t binding_ttl = 600;  // seconds a DHT record lives; refreshed at half
     std::uint32_t lookup_timeout_ms = 8000;
     std::uint32_t ice_timeout_ms = 15000;
+    // NAT traversal (docs/user-guide.md "Behind a NAT"). Numeric addresses only.
+    std::string stun;   // HOST:PORT of a STUN server: public SIP contact + srflx candidates
+    std::string turn;   // USER:PASSWORD@HOST:PORT of a TURN server (UDP): relay candidates
+    bool dht_signaling = true;  // carry SIP through the DHT while direct datagrams fail
+    // Filled by finalize() from stun/turn.
+    std::string stun_host, turn_host, turn_user, turn_password;
+    std::uint16_t stun_port = 0, turn_port = 0;
     std::string report_file;  // also write each call report as JSON here
     std::string log_level = "info";
     bool console = true;  // read commands from stdin

@@ -1,6 +1,7 @@
 #include "phone.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <fstream>
 
@@ -25,6 +26,7 @@ Phone::Phone(asio::io_context& io, PhoneOptions options, std::shared_ptr<spdlog:
 
 Phone::~Phone() {
     call_.reset();
+    signaling_.reset();
     if (ua_) ua_->stop();
     if (dht_) dht_->stop();
 }
@@ -41,7 +43,7 @@ std::string Phone::start() {
     overlay::Identity identity;
     if (auto ec = overlay::load_or_create_identity(options_.data_dir, aor_, identity))
         return fmt::format("identity in {}: {}", options_.data_dir.string(), ec.message());
-    std::string instance_id;
+    std::string& instance_id = instance_id_;
     if (auto ec = overlay::load_or_create_instance_id(options_.data_dir, instance_id))
         return fmt::format("instance id in {}: {}", options_.data_dir.string(), ec.message());
     const auto key_id = identity.dht.second->getId().toString();
@@ -75,12 +77,13 @@ std::string Phone::start() {
     const bool audio = media::portaudio_available();
     if (!audio && (options_.play.empty() || options_.record.empty()))
         log_->info("no audio device: using silence / discarding where no WAV file is given");
-    env_ = std::make_unique<CallEnv>(CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_});
-
-    publisher_ = overlay::BindingPublisher::create(
-        *dht_,
-        overlay::PublishConfig{
-            aor_, {ua_->contact()}, instance_id, std::chrono::seconds(options_.binding_ttl)});
+    signaling_ = std::make_unique<Signaling>(io_, *ua_, *dht_, options_, instance_id, log_);
+    signaling_->start([this] { addresses_ready_ = true; });
+    signaling_->on_contacts_changed([this] {
+        if (publisher_ && !quitting_) publisher_->set_contacts(signaling_->contacts());
+    });
+    env_ = std::make_unique<CallEnv>(
+        CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_, signaling_.get()});
     // A DHT call waits until the node has joined; a direct URI needs no DHT: dial now.
     dial_pending_ = !options_.call.empty() && !is_direct_uri(options_.call);
     if (!options_.call.empty() && !dial_pending_) asio::post(io_, [this] { dial(options_.call); });
@@ -90,7 +93,9 @@ std::string Phone::start() {
 
 void Phone::publish_when_joined(int attempts_left) {
     if (quitting_) return;
-    if (attempts_left > 0 && dht_->good_nodes() == 0) {
+    // Publish once the DHT answers and the public address is known (STUN takes one round
+    // trip; it gives up after ~8 s and then the local address is published).
+    if (attempts_left > 0 && (dht_->good_nodes() == 0 || !addresses_ready_)) {
         join_timer_.expires_after(join_poll);
         join_timer_.async_wait([this, attempts_left](const boost::system::error_code& ec) {
             if (!ec) publish_when_joined(attempts_left - 1);
@@ -102,9 +107,13 @@ void Phone::publish_when_joined(int attempts_left) {
     else
         log_->info("joined the DHT ({} node(s) known)", dht_->good_nodes());
 
+    overlay::PublishConfig pcfg{aor_, signaling_->contacts(), instance_id_,
+                                std::chrono::seconds(options_.binding_ttl)};
+    pcfg.inbox = signaling_->inbox_listening();
+    publisher_ = overlay::BindingPublisher::create(*dht_, pcfg);
     publisher_->start([this](std::error_code ec) {
         if (!ec)
-            log_->info("published {} -> {}", aor_, ua_->contact());
+            log_->info("published {} -> {}", aor_, fmt::join(signaling_->contacts(), ", "));
         else if (ec == overlay::errc::name_taken)
             log_->error(
                 "{} is held by another key: this node can call out but cannot be reached "

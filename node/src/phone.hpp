@@ -42,6 +42,9 @@ class Phone {
     std::string aor_;
     std::unique_ptr<overlay::RunnerDht> dht_;
     std::unique_ptr<sip::UserAgent> ua_;
+    std::unique_ptr<Signaling> signaling_;  // after ua_: unhooks from its transport first
+    std::string instance_id_;
+    bool addresses_ready_ = false;  // STUN done (or not configured)
     std::unique_ptr<CallEnv> env_;
     std::shared_ptr<overlay::BindingPublisher> publisher_;
     std::shared_ptr<Call> call_;

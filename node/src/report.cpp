@@ -57,6 +57,14 @@ std::string to_text(const CallReport& r) {
     out += fmt::format("dial->answer:   {}\n", ms(r.answer_ms));
     out += fmt::format("dial->media:    {}\n", ms(r.ice_ms));
     out += fmt::format("ice pair:       {}\n", r.ice_pair.empty() ? "-" : r.ice_pair);
+    if (!r.local_candidate.empty())
+        out += fmt::format("pair types:     local {} / remote {}\n", r.local_candidate,
+                           r.remote_candidate);
+    if (!r.signaling.empty())
+        out += fmt::format("signaling:      {}{}\n", r.signaling,
+                           r.sip_via_dht ? fmt::format(" ({} SIP message(s) through the DHT)",
+                                                       r.sip_via_dht)
+                                         : "");
     out += fmt::format("codec:          {}\n", r.codec.empty() ? "-" : r.codec);
     out += fmt::format("srtp:           {}\n", r.srtp ? "on (" + r.srtp_suite + ")" : "off");
     out += fmt::format("packets:        sent {}, received {}, lost {}\n", r.packets_sent,
@@ -78,14 +86,16 @@ std::string to_json(const CallReport& r) {
         "\"answer_ms\":{},\"media_ms\":{},\"ice_pair\":{},\"codec\":{},\"srtp\":{},"
         "\"srtp_suite\":{},\"packets_sent\":{},\"packets_received\":{},\"packets_lost\":{},"
         "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f},\"rtt_ms\":{},"
-        "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f}}}",
+        "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f},\"local_candidate\":{},"
+        "\"remote_candidate\":{},\"signaling\":{},\"sip_via_dht\":{}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
         r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
         json_ms(r.answer_ms), json_ms(r.ice_ms), json_string(r.ice_pair), json_string(r.codec),
         r.srtp ? "true" : "false", json_string(r.srtp_suite), r.packets_sent, r.packets_received,
         r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds, json_ms(r.rtt_ms),
-        r.playout_delay_ms, r.mos);
+        r.playout_delay_ms, r.mos, json_string(r.local_candidate),
+        json_string(r.remote_candidate), json_string(r.signaling), r.sip_via_dht);
 }
 
 }  // namespace p2psip::node

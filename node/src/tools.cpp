@@ -232,7 +232,7 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
                 std::string instance(16, 'T');
                 node.put_signed(overlay::aor_key(aor),
                                 overlay::make_binding_value(
-                                    {aor, {pb->contact}, instance, me, now + pb->ttl, 1}),
+                                    {aor, {pb->contact}, instance, me, now + pb->ttl, 1, false, {}}),
                                 on_put, false);
                 if (pb->claim)
                     node.put_signed(overlay::aor_key(aor),
