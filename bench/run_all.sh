@@ -3,6 +3,8 @@
 #   call     call setup through the DHT on loopback (seconds)
 #   sip      SIP parse rate vs libosip2 in the same run, transactions/s (~30 s)
 #   media    CPU per full-duplex call, raw Opus/libsrtp references, send-clock jitter (~2 min)
+#   nat      NAT testbed (root): dial->answer per call-matrix case, 100 ms RTT + 2 % loss
+#            NAT <-> NAT included (~5 min)
 #   sim      simulator: steady 1k and 10k nodes, churn and NAT at 10k (about an hour)
 #   sim-100k simulator: 100k nodes (hours, ~15 GiB)
 # Default: call media sim. docs/benchmarks.md records the latest figures with these commands.
@@ -12,7 +14,7 @@ shift
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(call sip media sim)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(call sip media nat sim)
 OUT=${P2PSIP_BENCH_OUT:-$ROOT/build/bench-results}
 mkdir -p "$OUT"
 
@@ -38,6 +40,14 @@ for w in "${WHAT[@]}"; do
     media)
       echo "== media (targets: <= 2 % of one core per full-duplex call; send-clock p99 <= 0.5 ms, no drift)"
       "$BUILD/bench/media/media_bench"
+      ;;
+    nat)
+      echo "== NAT testbed: dial->answer over ${NAT_CALLS:-20} calls per case from one running phone"
+      echo "   (target at 100 ms RTT NAT <-> NAT: median <= 1 s, p95 <= 2 s)"
+      for c in same_lan lan_public cone_cone sym_sym cone_cone_impaired; do
+        bash "$ROOT/tests/nat/nat_calls.sh" "$c:bench:${NAT_CALLS:-20}" "$BUILD/node/p2psip" \
+          "$BUILD/tests/nat/nfq_delay" 2>/dev/null | grep '^case=' || echo "case=$c: skipped or failed (needs root)"
+      done
       ;;
     sim)
       echo "== simulator (targets: 10k >= 20x real time; lookup p50 <= 300 ms, p99 <= 1 s at 10k;"

@@ -16,8 +16,8 @@ namespace asio = boost::asio;
 struct StunMapping::Agent {
     StunAgent agent{};
     static constexpr uint16_t kKnown[] = {STUN_ATTRIBUTE_MAPPED_ADDRESS,
-                                          STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS, STUN_ATTRIBUTE_SOFTWARE,
-                                          STUN_ATTRIBUTE_FINGERPRINT, 0};
+                                          STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
+                                          STUN_ATTRIBUTE_SOFTWARE, STUN_ATTRIBUTE_FINGERPRINT, 0};
     Agent() {
         stun_agent_init(&agent, kKnown, STUN_COMPATIBILITY_RFC5389,
                         static_cast<StunAgentUsageFlags>(STUN_AGENT_USAGE_USE_FINGERPRINT |

@@ -83,8 +83,21 @@ void Call::start_dial(const std::string& target) {
         return;
     }
     env_.log->info("dialing {}: looking up its binding in the DHT", report_.peer_aor);
+    // A DHT binding is a p2psip node, which takes ICE: gather while the lookup runs (TURN
+    // allocation costs two round trips to the server).
+    if (!make_ice(true, [weak = weak()] {
+            auto self = weak.lock();
+            if (!self || self->ended_) return;
+            self->gathered_ = true;
+            if (self->invite_to_) self->send_offer(*self->invite_to_);
+        }))
+        return;
     overlay::LookupOptions opts;
     opts.timeout = std::chrono::milliseconds(env_.options.lookup_timeout_ms);
+    if (env_.known_peers) opts.pinned_owner = env_.known_peers->find(report_.peer_aor);
+    if (opts.pinned_owner)
+        env_.log->debug("{} was called before: trusting key {}", report_.peer_aor,
+                        opts.pinned_owner->toString());
     overlay::lookup(env_.dht, report_.peer_aor, opts,
                     [weak = weak()](std::error_code ec, overlay::LookupResult result) {
                         if (auto self = weak.lock()) self->on_lookup(ec, result);
@@ -105,15 +118,18 @@ void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
         return;
     }
     const auto& binding = result.bindings.front();
-    env_.log->info("found {} in {:.0f} ms: held by key {}, contacts {} ({} instance(s), {} "
-                   "ignored{})",
-                   report_.peer_aor, *report_.lookup_ms, result.owner.toString(),
-                   fmt::join(binding.contacts, ", "), result.bindings.size(), result.ignored,
-                   binding.inbox ? ", DHT inbox" : "");
+    owner_ = result.owner;
+    env_.log->info(
+        "found {} in {:.0f} ms: held by key {}, contacts {} ({} instance(s), {} "
+        "ignored{})",
+        report_.peer_aor, *report_.lookup_ms, result.owner.toString(),
+        fmt::join(binding.contacts, ", "), result.bindings.size(), result.ignored,
+        binding.inbox ? ", DHT inbox" : "");
     std::optional<sip::Uri> contact;
     if (env_.signaling) {
         contact = env_.signaling->route_to(binding);
-    } else if (sip::Uri uri; !binding.contacts.empty() && !sip::parse_uri(binding.contacts[0], uri)) {
+    } else if (sip::Uri uri;
+               !binding.contacts.empty() && !sip::parse_uri(binding.contacts[0], uri)) {
         contact = uri;
     }
     if (!contact) {
@@ -192,22 +208,26 @@ void Call::place_invite(const sip::Uri& contact, bool use_ice) {
             return;
         }
     }
-    auto send_offer = [this, contact] {
-        auto offer = build_offer(local_);
-        env_.log->info("sending INVITE to {}", contact.to_string());
-        session_ = env_.ua.invite(contact, report_.peer_aor, offer, {});
-        if (!session_) {
-            end(500, "500 INVITE could not be sent");
-            return;
-        }
-        report_.call_id = session_->call_id();
-        peer_ep_ = session_->remote_endpoint();
-        set_session_handlers();
-    };
-    if (use_ice)
-        make_ice(true, send_offer);
-    else if (make_plain_path())
-        send_offer();
+    invite_to_ = contact;
+    if (use_ice) {
+        if (gathered_) send_offer(contact);  // else when gathering ends (start_dial)
+    } else if (make_plain_path()) {
+        send_offer(contact);
+    }
+}
+
+void Call::send_offer(const sip::Uri& contact) {
+    if (ended_ || session_) return;
+    auto offer = build_offer(local_);
+    env_.log->info("sending INVITE to {}", contact.to_string());
+    session_ = env_.ua.invite(contact, report_.peer_aor, offer, {});
+    if (!session_) {
+        end(500, "500 INVITE could not be sent");
+        return;
+    }
+    report_.call_id = session_->call_id();
+    peer_ep_ = session_->remote_endpoint();
+    set_session_handlers();
 }
 
 void Call::set_session_handlers() {
@@ -244,6 +264,11 @@ void Call::on_answer_sdp(std::string_view sdp) {
     report_.status = 200;
     report_.answer_ms = since_dial();
     env_.log->info("answered after {:.0f} ms", *report_.answer_ms);
+    if (owner_ && env_.known_peers && !env_.known_peers->find(report_.peer_aor)) {
+        if (env_.known_peers->remember(report_.peer_aor, *owner_))
+            env_.log->info("remembered {} as the key of {} (known_peers)", owner_->toString(),
+                           report_.peer_aor);
+    }
     std::string why;
     if (!read_answer(std::string(sdp), local_, remote_, why)) {
         hangup("unusable answer: " + why);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "known_peers.hpp"
 #include "options.hpp"
 #include "p2psip/media/audio_device.hpp"
 #include "p2psip/media/session.hpp"
@@ -33,7 +34,8 @@ struct CallEnv {
     std::string local_aor;      // canonical
     bool audio_device = false;  // PortAudio has a default input and output
     std::shared_ptr<spdlog::logger> log;
-    Signaling* signaling = nullptr;  // NAT-aware routes to peers; may be null in tools
+    Signaling* signaling = nullptr;     // NAT-aware routes to peers; may be null in tools
+    KnownPeers* known_peers = nullptr;  // keys of AORs called before; may be null
 };
 
 // True when `target` names a host by IP address (sip:bob@192.0.2.7:5060): such a call
@@ -64,6 +66,7 @@ class Call : public std::enable_shared_from_this<Call> {
     void start_dial(const std::string& target);
     void on_lookup(std::error_code ec, const overlay::LookupResult& result);
     void place_invite(const sip::Uri& contact, bool use_ice);
+    void send_offer(const sip::Uri& contact);
     void on_answer_sdp(std::string_view sdp);
     void start_incoming(std::shared_ptr<sip::Session> session);
     void start_ice_checks(const char* sdp_kind);  // remote candidates in, checks and deadline on
@@ -83,6 +86,9 @@ class Call : public std::enable_shared_from_this<Call> {
     Clock::time_point dial_at_ = Clock::now();
     std::optional<Clock::time_point> media_at_;
     bool incoming_ = false, answered_ = false, ended_ = false, ice_remote_set_ = false;
+    bool gathered_ = false;               // outgoing: ICE candidates ready
+    std::optional<sip::Uri> invite_to_;   // outgoing: where the INVITE goes once gathered
+    std::optional<dht::InfoHash> owner_;  // outgoing: key that holds the callee's AOR
     std::shared_ptr<sip::Session> session_;
     std::optional<asio::ip::udp::endpoint> peer_ep_;  // where the peer's SIP comes from
     std::shared_ptr<nat::IceAgent> ice_;

@@ -82,8 +82,11 @@ std::string Phone::start() {
     signaling_->on_contacts_changed([this] {
         if (publisher_ && !quitting_) publisher_->set_contacts(signaling_->contacts());
     });
-    env_ = std::make_unique<CallEnv>(
-        CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_, signaling_.get()});
+    known_peers_ = std::make_unique<KnownPeers>(options_.data_dir / "known_peers");
+    if (auto problem = known_peers_->load(); !problem.empty())
+        log_->warn("ignoring bad lines: {}", problem);
+    env_ = std::make_unique<CallEnv>(CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_,
+                                             signaling_.get(), known_peers_.get()});
     // A DHT call waits until the node has joined; a direct URI needs no DHT: dial now.
     dial_pending_ = !options_.call.empty() && !is_direct_uri(options_.call);
     if (!options_.call.empty() && !dial_pending_) asio::post(io_, [this] { dial(options_.call); });

@@ -42,7 +42,8 @@ class Phone {
     std::string aor_;
     std::unique_ptr<overlay::RunnerDht> dht_;
     std::unique_ptr<sip::UserAgent> ua_;
-    std::unique_ptr<Signaling> signaling_;  // after ua_: unhooks from its transport first
+    std::unique_ptr<Signaling> signaling_;
+    std::unique_ptr<KnownPeers> known_peers_;  // after ua_: unhooks from its transport first
     std::string instance_id_;
     bool addresses_ready_ = false;  // STUN done (or not configured)
     std::unique_ptr<CallEnv> env_;

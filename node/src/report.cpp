@@ -62,9 +62,9 @@ std::string to_text(const CallReport& r) {
                            r.remote_candidate);
     if (!r.signaling.empty())
         out += fmt::format("signaling:      {}{}\n", r.signaling,
-                           r.sip_via_dht ? fmt::format(" ({} SIP message(s) through the DHT)",
-                                                       r.sip_via_dht)
-                                         : "");
+                           r.sip_via_dht
+                               ? fmt::format(" ({} SIP message(s) through the DHT)", r.sip_via_dht)
+                               : "");
     out += fmt::format("codec:          {}\n", r.codec.empty() ? "-" : r.codec);
     out += fmt::format("srtp:           {}\n", r.srtp ? "on (" + r.srtp_suite + ")" : "off");
     out += fmt::format("packets:        sent {}, received {}, lost {}\n", r.packets_sent,
@@ -94,8 +94,8 @@ std::string to_json(const CallReport& r) {
         json_ms(r.answer_ms), json_ms(r.ice_ms), json_string(r.ice_pair), json_string(r.codec),
         r.srtp ? "true" : "false", json_string(r.srtp_suite), r.packets_sent, r.packets_received,
         r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds, json_ms(r.rtt_ms),
-        r.playout_delay_ms, r.mos, json_string(r.local_candidate),
-        json_string(r.remote_candidate), json_string(r.signaling), r.sip_via_dht);
+        r.playout_delay_ms, r.mos, json_string(r.local_candidate), json_string(r.remote_candidate),
+        json_string(r.signaling), r.sip_via_dht);
 }
 
 }  // namespace p2psip::node

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "p2psip/overlay/keys.hpp"
 #include "p2psip/sip/message.hpp"
 #include "p2psip/sip/transport.hpp"
 #include "p2psip/sip/uri.hpp"
@@ -9,9 +10,11 @@
 namespace p2psip::node {
 
 namespace {
-// An identical datagram (a retransmission) goes through the DHT at most this often: the
-// DHT put has its own retries, and a retransmission storm would only load the overlay.
-constexpr auto kRelayRepeat = std::chrono::milliseconds(1900);
+// An identical datagram goes through the DHT at most this often. SIP retransmissions
+// (Timer A/G, 2xx: T1 = 500 ms and up, RFC 3261 §17.1.1.2) are all relayed: a lost DHT
+// packet then costs one SIP retransmission interval instead of OpenDHT's 1 s request
+// timeout. Copies sent back to back (within this) are not.
+constexpr auto kRelayRepeat = std::chrono::milliseconds(400);
 constexpr std::size_t kMaxPeers = 256;
 
 std::optional<asio::ip::udp::endpoint> endpoint_of(const std::string& host_port) {
@@ -60,19 +63,20 @@ void Signaling::start(std::function<void()> ready) {
     ready_ = std::move(ready);
     auto* transport = ua_.transport();
     if (transport) {
-        transport->set_raw_handler([this](std::span<const uint8_t> d, const Endpoint& from) {
-            return on_raw(d, from);
-        });
+        transport->set_raw_handler(
+            [this](std::span<const uint8_t> d, const Endpoint& from) { return on_raw(d, from); });
         transport->set_send_observer(
             [this](std::string_view d, const Endpoint& to) { on_sent(d, to); });
     }
     inbox_ = overlay::Inbox::create(dht_, instance_id_);
-    if (auto ec = inbox_->start([this](const overlay::Signal& s) { on_signal(s); })) {
-        log_->warn("DHT inbox unavailable ({}): only direct SIP will reach this node",
+    inbox_->on_signal([this](const overlay::Signal& s) { on_signal(s); });
+    own_key_ = overlay::aor_key(ua_.config().aor);
+    if (auto ec = inbox_->listen(own_key_)) {
+        log_->warn("DHT signalling unavailable ({}): only direct SIP will reach this node",
                    ec.message());
     } else {
         inbox_listening_ = true;
-        log_->debug("listening for DHT-carried SIP at {}", inbox_->key().toString());
+        log_->debug("listening for DHT-carried SIP under {}", own_key_.toString());
     }
     if (options_.stun_host.empty() || !transport) {
         auto r = std::move(ready_);
@@ -87,8 +91,8 @@ void Signaling::start(std::function<void()> ready) {
     }
     nat::StunMapping::Config cfg;
     cfg.server = server;
-    stun_ = nat::StunMapping::create(
-        io_, cfg, [this](std::span<const uint8_t> d, const Endpoint& to) {
+    stun_ =
+        nat::StunMapping::create(io_, cfg, [this](std::span<const uint8_t> d, const Endpoint& to) {
             if (auto* t = ua_.transport())
                 (void)t->send(std::string(reinterpret_cast<const char*>(d.data()), d.size()), to);
         });
@@ -108,8 +112,9 @@ void Signaling::stop() {
 
 void Signaling::on_mapping(std::error_code ec, const Endpoint& mapped) {
     if (ec) {
-        if (ready_) log_->warn("STUN {} failed: {}; publishing the local address only",
-                               options_.stun, ec.message());
+        if (ready_)
+            log_->warn("STUN {} failed: {}; publishing the local address only", options_.stun,
+                       ec.message());
     } else {
         const auto local = ua_.transport() ? ua_.transport()->local_endpoint() : Endpoint{};
         const bool behind_nat = mapped != local;
@@ -166,7 +171,8 @@ bool Signaling::behind_same_nat(const asio::ip::address& peer_public) const {
 
 Signaling::Peer& Signaling::remember(std::shared_ptr<const dht::crypto::PublicKey> key,
                                      const std::string& instance,
-                                     const std::vector<Endpoint>& endpoints) {
+                                     const std::vector<Endpoint>& endpoints,
+                                     const dht::InfoHash& rendezvous) {
     const std::string id = (key ? key->getId().toString() : std::string("?")) + "/" + instance;
     if (peers_.size() >= kMaxPeers && !peers_.count(id)) {
         // Forget the least recently used peer.
@@ -174,11 +180,16 @@ Signaling::Peer& Signaling::remember(std::shared_ptr<const dht::crypto::PublicKe
         for (auto it = peers_.begin(); it != peers_.end(); ++it)
             if (it->second.used < oldest->second.used) oldest = it;
         for (const auto& ep : oldest->second.endpoints) peer_by_endpoint_.erase(ep);
+        const auto gone = oldest->second.rendezvous;
         peers_.erase(oldest);
+        bool used = gone == own_key_;
+        for (const auto& [pid, peer] : peers_) used = used || peer.rendezvous == gone;
+        if (!used && inbox_) inbox_->unlisten(gone);
     }
     auto& p = peers_[id];
     if (key) p.key = std::move(key);
     p.instance = instance;
+    p.rendezvous = rendezvous;
     p.used = std::chrono::steady_clock::now();
     for (const auto& ep : endpoints) {
         if (std::find(p.endpoints.begin(), p.endpoints.end(), ep) == p.endpoints.end())
@@ -204,7 +215,10 @@ std::optional<sip::Uri> Signaling::route_to(const overlay::Binding& b) {
         target = 1;
         endpoints.push_back(usable[1].second);
     }
-    remember(b.inbox ? b.signer_key : nullptr, b.instance_id, endpoints);
+    const auto rendezvous = overlay::aor_key(b.aor);
+    // Replies to what we put there come back under the same key.
+    if (b.inbox && options_.dht_signaling && inbox_listening_) (void)inbox_->listen(rendezvous);
+    remember(b.inbox ? b.signer_key : nullptr, b.instance_id, endpoints, rendezvous);
     return usable[target].first;
 }
 
@@ -259,7 +273,7 @@ void Signaling::on_sent(std::string_view datagram, const Endpoint& to) {
     p.recent[h] = now;
     ++stats_.relayed;
     log_->debug("SIP to {} also through the DHT ({} bytes)", text_of(to), datagram.size());
-    inbox_->send(p.key, p.instance, public_contact(), lan_contact(), std::string(datagram),
+    inbox_->send(p.rendezvous, p.key, public_contact(), lan_contact(), std::string(datagram),
                  [log = log_](bool ok) {
                      if (!ok) log->debug("DHT put of a SIP message found no node");
                  });
@@ -275,12 +289,12 @@ void Signaling::on_signal(const overlay::Signal& s) {
     }
     std::vector<Endpoint> endpoints{*pub};
     Endpoint source = *pub;
-    if (auto lan = endpoint_of(s.lan_contact); lan && *lan != *pub &&
-                                                 behind_same_nat(pub->address())) {
+    if (auto lan = endpoint_of(s.lan_contact);
+        lan && *lan != *pub && behind_same_nat(pub->address())) {
         endpoints.push_back(*lan);
         source = *lan;  // same NAT: answer on the LAN, the public address would need hairpin
     }
-    remember(s.sender, s.from_instance, endpoints);
+    remember(s.sender, s.from_instance, endpoints, s.key);
     ++stats_.received_via_dht;
     sip::Message msg;
     if (!sip::parse_message(s.sip, msg)) ++via_dht_[std::string(msg.call_id())];

@@ -75,14 +75,15 @@ class Signaling {
     struct Peer {
         std::shared_ptr<const dht::crypto::PublicKey> key;
         std::string instance;
+        dht::InfoHash rendezvous;  // the callee's AOR key: where this dialog's signals go
         std::vector<Endpoint> endpoints;
-        std::set<Endpoint> confirmed;                               // seen working directly
+        std::set<Endpoint> confirmed;  // seen working directly
         std::map<std::size_t, std::chrono::steady_clock::time_point> recent;  // relayed bytes
         std::chrono::steady_clock::time_point used;
     };
 
     Peer& remember(std::shared_ptr<const dht::crypto::PublicKey> key, const std::string& instance,
-                   const std::vector<Endpoint>& endpoints);
+                   const std::vector<Endpoint>& endpoints, const dht::InfoHash& rendezvous);
     bool on_raw(std::span<const uint8_t> datagram, const Endpoint& from);
     void on_sent(std::string_view datagram, const Endpoint& to);
     void on_signal(const overlay::Signal& signal);
@@ -96,15 +97,16 @@ class Signaling {
     overlay::DhtAccess& dht_;
     const PhoneOptions& options_;
     std::string instance_id_;
+    dht::InfoHash own_key_;  // aor_key(our AOR): requests for us arrive there
     std::shared_ptr<spdlog::logger> log_;
     std::shared_ptr<overlay::Inbox> inbox_;
     std::shared_ptr<nat::StunMapping> stun_;
     std::optional<Endpoint> public_;
     std::function<void()> ready_, contacts_changed_;
     bool inbox_listening_ = false, copying_ = false, stopped_ = false;
-    std::map<std::string, Peer> peers_;              // by key id + instance
+    std::map<std::string, Peer> peers_;  // by key id + instance
     std::map<Endpoint, std::string> peer_by_endpoint_;
-    std::map<std::string, std::size_t> via_dht_;     // Call-ID -> messages
+    std::map<std::string, std::size_t> via_dht_;  // Call-ID -> messages
     Stats stats_;
 };
 

@@ -22,30 +22,37 @@ std::shared_ptr<Inbox> Inbox::create(DhtAccess& dht, std::string instance_id) {
 }
 
 Inbox::Inbox(DhtAccess& dht, std::string instance_id)
-    : dht_(dht),
-      instance_id_(std::move(instance_id)),
-      key_(inbox_key(dht.identity().first->getPublicKey().getId(), instance_id_)) {}
+    : dht_(dht), instance_id_(std::move(instance_id)) {}
 
 Inbox::~Inbox() {
     stop();
 }
 
-std::error_code Inbox::start(std::function<void(const Signal&)> on_signal) {
-    on_signal_ = std::move(on_signal);
+std::error_code Inbox::listen(const dht::InfoHash& key) {
+    if (listens_.count(key)) return {};
     std::weak_ptr<Inbox> weak = weak_from_this();
-    listen_token_ = dht_.listen(key_, [weak](const DhtAccess::Values& values) {
-        if (auto self = weak.lock()) self->on_values(values);
+    const auto token = dht_.listen(key, [weak, key](const DhtAccess::Values& values) {
+        if (auto self = weak.lock()) self->on_values(key, values);
     });
-    return listen_token_ ? std::error_code{} : make_error_code(errc::dht_failure);
+    if (!token) return make_error_code(errc::dht_failure);
+    listens_.emplace(key, Listening{token, unix_ms(dht_.now())});
+    return {};
+}
+
+void Inbox::unlisten(const dht::InfoHash& key) {
+    auto it = listens_.find(key);
+    if (it == listens_.end()) return;
+    dht_.cancel_listen(it->second.token);
+    listens_.erase(it);
 }
 
 void Inbox::stop() {
-    if (listen_token_) dht_.cancel_listen(listen_token_);
-    listen_token_ = 0;
+    for (const auto& [key, l] : listens_) dht_.cancel_listen(l.token);
+    listens_.clear();
     on_signal_ = nullptr;
 }
 
-void Inbox::on_values(const DhtAccess::Values& values) {
+void Inbox::on_values(const dht::InfoHash& key, const DhtAccess::Values& values) {
     const auto now = unix_ms(dht_.now());
     for (const auto& v : values) {
         if (!v) continue;
@@ -60,8 +67,7 @@ void Inbox::on_values(const DhtAccess::Values& values) {
         }
         // SecureDht hands over values encrypted to us decrypted and signature-checked;
         // anything still encrypted (or unsigned) is not for us.
-        if (v->isEncrypted() || !v->isSigned() || !v->owner ||
-            v->user_type != signal_user_type) {
+        if (v->isEncrypted() || !v->isSigned() || !v->owner || v->user_type != signal_user_type) {
             ++stats_.invalid;
             continue;
         }
@@ -71,13 +77,18 @@ void Inbox::on_values(const DhtAccess::Values& values) {
             ++stats_.invalid;
             continue;
         }
-        if (msg.sent_ms() + kMaxAgeMs < now || msg.sent_ms() > now + kMaxAgeMs) {
+        const auto l = listens_.find(key);
+        const std::uint64_t since = l == listens_.end() ? now : l->second.since_ms;
+        if (msg.sent_ms() + kMaxAgeMs < now || msg.sent_ms() > now + kMaxAgeMs ||
+            msg.sent_ms() + kSkewMs < since) {
             ++stats_.stale;
             continue;
         }
         Signal s;
+        s.key = key;
         s.from_instance = msg.from_instance();
         s.from_contact = msg.from_contact();
+        s.lan_contact = msg.lan_contact();
         s.sent_ms = msg.sent_ms();
         s.sip = msg.sip();
         s.sender = v->owner;
@@ -86,8 +97,8 @@ void Inbox::on_values(const DhtAccess::Values& values) {
     }
 }
 
-void Inbox::send(std::shared_ptr<const dht::crypto::PublicKey> to, const std::string& to_instance,
-                 const std::string& from_contact, std::string sip,
+void Inbox::send(const dht::InfoHash& key, std::shared_ptr<const dht::crypto::PublicKey> to,
+                 const std::string& from_contact, const std::string& lan_contact, std::string sip,
                  std::function<void(bool)> done) {
     if (!to) {
         ++stats_.send_failed;
@@ -97,19 +108,19 @@ void Inbox::send(std::shared_ptr<const dht::crypto::PublicKey> to, const std::st
     v1::Signal msg;
     msg.set_from_instance(instance_id_);
     msg.set_from_contact(from_contact);
+    msg.set_lan_contact(lan_contact);
     msg.set_sent_ms(unix_ms(dht_.now()));
     msg.set_sip(std::move(sip));
     std::string bytes;
     msg.SerializeToString(&bytes);
-    auto value = std::make_shared<dht::Value>(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                              bytes.size());
+    auto value =
+        std::make_shared<dht::Value>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     value->user_type = std::string(signal_user_type);
-    const auto key = inbox_key(to->getId(), to_instance);
     std::weak_ptr<Inbox> weak = weak_from_this();
     dht_.put_encrypted(key, std::move(to), std::move(value),
                        [weak, done = std::move(done)](bool ok) {
-                           if (auto self = weak.lock()) ++(ok ? self->stats_.sent
-                                                              : self->stats_.send_failed);
+                           if (auto self = weak.lock())
+                               ++(ok ? self->stats_.sent : self->stats_.send_failed);
                            if (done) done(ok);
                        });
 }

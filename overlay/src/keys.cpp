@@ -29,11 +29,4 @@ dht::Value::Id binding_value_id(std::string_view canonical_aor, std::string_view
     return id_from(label);
 }
 
-dht::InfoHash inbox_key(const dht::InfoHash& signer, std::string_view instance_id) {
-    std::string label = "p2psip:inbox:";
-    label.append(signer.toString()).push_back('\n');
-    label.append(instance_id);
-    return dht::InfoHash::get(label);
-}
-
 }  // namespace p2psip::overlay

@@ -55,6 +55,14 @@ struct LookupState {
             }
     }
 
+    bool pinned_complete() const {
+        if (!options.pinned_owner || !claims.count(*options.pinned_owner)) return false;
+        for (const auto& [key, b] : bindings)
+            if (key.first == *options.pinned_owner && b.expires > now && !b.contacts.empty())
+                return true;
+        return false;
+    }
+
     void add(const dht::Value& v) {
         DecodedRecord rec;
         if (decode_record(v, aor, rec)) {
@@ -125,10 +133,16 @@ void lookup(DhtAccess& dht, std::string aor, LookupOptions options,
     state->timer = dht.call_after(options.timeout, [state, &dht] { state->finish(dht, true); });
     dht.get(
         aor_key(state->aor),
-        [state](const DhtAccess::Values& values) {
+        [state, &dht](const DhtAccess::Values& values) {
             if (state->finished) return false;
             for (const auto& v : values) state->add(*v);
             state->note_progress();
+            // A pinned owner cannot be displaced by another claim, so its claim and a live
+            // binding are the whole answer: no need to wait for every node (protocol.md §4).
+            if (state->pinned_complete()) {
+                state->finish(dht, false);
+                return false;
+            }
             return true;
         },
         [state, &dht](bool) { state->finish(dht, false); });

@@ -52,11 +52,11 @@ common() { # HOST NAME
   NODE=(node --user "sip:$2@example.org" --data-dir "$D/$2.data" --bind "$(netbed_ip "$1")"
         --sip-port 5060 --dht-port 4222 --bootstrap "$NETBED_DHT" --network-id "$NETBED_DHT_NETID"
         --stun "$NETBED_TURN" --turn "$NETBED_TURN_USER:$NETBED_TURN_PASS@$NETBED_TURN"
-        --console false --log-level debug)
+        --log-level debug)
 }
 
 common "$B" bob
-netbed_bg "$B" bob "$P2PSIP_BIN" "${NODE[@]}" --auto-answer --play "$D/b660.wav" \
+netbed_bg "$B" bob "$P2PSIP_BIN" "${NODE[@]}" --console false --auto-answer --play "$D/b660.wav" \
   --record "$D/bob.wav" --report "$D/bob.json" || fail "bob did not start"
 netbed_wait_log bob 'published sip:bob@example.org' 60 || fail "bob did not publish"
 
@@ -64,28 +64,48 @@ json_field() { sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[^,}]*\).*/\1/p" "$1" | tail -n 
 
 call_once() { # LOGNAME DURATION -> alice's exit status
   common "$A" alice
-  netbed_exec "$A" "$P2PSIP_BIN" "${NODE[@]}" --call sip:bob@example.org --play "$D/a440.wav" \
+  netbed_exec "$A" "$P2PSIP_BIN" "${NODE[@]}" --console false --call sip:bob@example.org --play "$D/a440.wav" \
     --record "$D/alice.wav" --duration "$2" --report "$D/alice.json" \
     >"$D/$1.log" 2>&1 </dev/null
 }
 
 if [ "$BENCH_N" -gt 0 ]; then
-  : >"$D/answers.txt"
+  # One long-running phone places N calls from its console, as a user would: the DHT
+  # routing table and searches are warm after the first call, and bob's key is known.
+  common "$A" alice
+  mkfifo "$D/alice.in"
+  netbed_bg "$A" alice bash -c 'exec "$0" "$@" <"'"$D/alice.in"'"' "$P2PSIP_BIN" "${NODE[@]}" \
+    --console true --keep-running --play "$D/a440.wav" --report "$D/alice.json" || fail "alice did not start"
+  exec 3>"$D/alice.in"
+  netbed_wait_log alice 'published sip:alice@example.org' 60 || fail "alice did not publish"
   for i in $(seq 1 "$BENCH_N"); do
-    rm -f "$D/alice.json"
-    call_once "alice$i" 0.5 || { echo "call $i failed" >&2; continue; }
-    echo "$(json_field "$D/alice.json" answer_ms) $(json_field "$D/alice.json" local_candidate)/$(json_field "$D/alice.json" remote_candidate) $(json_field "$D/alice.json" signaling)" >>"$D/answers.txt"
+    echo "call sip:bob@example.org" >&3
+    for _ in $(seq 1 300); do
+      [ "$(grep -c 'call ended\|answered after' "$NETBED_DIR/alice.log")" -ge $((2 * i - 1)) ] && break
+      sleep 0.1
+    done
+    sleep 0.5; echo hangup >&3
+    for _ in $(seq 1 100); do
+      [ "$(grep -c 'call ended' "$NETBED_DIR/alice.log")" -ge "$i" ] && break
+      sleep 0.1
+    done
+    sleep 0.3
   done
-  ok=$(wc -l <"$D/answers.txt")
-  sort -n "$D/answers.txt" | awk -v c="$CASE" -v n="$BENCH_N" '
-    { v[NR]=$1; pair[$2]++; sig[$3]++ }
+  echo quit >&3; exec 3>&-
+  grep -o '"answered":true.*' "$D/alice.json" >/dev/null || fail "no call answered"
+  awk -v c="$CASE" -v n="$BENCH_N" '
+    function f(k,   r) { r = $0; sub(".*\"" k "\":", "", r); sub("[,}].*", "", r); gsub("\"", "", r); return r }
+    f("answered") == "true" { k++; v[k] = f("answer_ms") + 0; pair[f("local_candidate") "/" f("remote_candidate")]++; sig[f("signaling")]++; if (k == 1) first = v[1] }
     END {
-      if (NR == 0) { printf "case=%s calls=%d answered=0\n", c, n; exit 1 }
-      med = v[int((NR+1)/2)]; p95 = v[int(NR*0.95 + 0.999)]; if (p95 == "") p95 = v[NR]
+      if (k == 0) { printf "case=%s calls=%d answered=0\n", c, n; exit 1 }
+      m = 0; for (i = 2; i <= k; i++) w[++m] = v[i]
+      if (m == 0) { w[1] = v[1]; m = 1 }
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (w[j] < w[i]) { t = w[i]; w[i] = w[j]; w[j] = t }
+      med = w[int((m + 1) / 2)]; i95 = int(m * 0.95 + 0.999); if (i95 < 1) i95 = 1; p95 = w[i95]
       ps = ""; for (p in pair) ps = ps p "x" pair[p] " "
-      ss = ""; for (s in sig) ss = ss s "x" sig[s] " "
-      printf "case=%s calls=%d answered=%d dial_to_answer_ms median=%.0f p95=%.0f max=%.0f pairs=%s signaling=%s\n", c, n, NR, med, p95, v[NR], ps, ss
-    }'
+      ss = ""; for (q in sig) ss = ss q "x" sig[q] " "
+      printf "case=%s calls=%d answered=%d first_call_ms=%.0f then median=%.0f p95=%.0f max=%.0f (over %d) pairs=%s signaling=%s\n", c, n, k, first, med, p95, w[m], m, ps, ss
+    }' "$D/alice.json"
   exit 0
 fi
 

@@ -90,10 +90,11 @@ struct Client {
         StunMapping::Config cfg;
         cfg.server = server;
         cfg.interval = interval;
-        mapping = StunMapping::create(io, cfg, [this](std::span<const uint8_t> d, const udp::endpoint& to) {
-            boost::system::error_code ec;
-            socket.send_to(asio::buffer(d.data(), d.size()), to, 0, ec);
-        });
+        mapping = StunMapping::create(
+            io, cfg, [this](std::span<const uint8_t> d, const udp::endpoint& to) {
+                boost::system::error_code ec;
+                socket.send_to(asio::buffer(d.data(), d.size()), to, 0, ec);
+            });
         receive();
     }
 };
@@ -104,9 +105,11 @@ TEST(StunMapping, LearnsTheMappingAndRefreshesIt) {
     Coturn server(port);
     ASSERT_TRUE(server.running());
     Client c;
-    c.make(udp::endpoint(asio::ip::make_address("127.0.0.1"), port), std::chrono::milliseconds(300));
+    c.make(udp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+           std::chrono::milliseconds(300));
     std::vector<std::pair<std::error_code, udp::endpoint>> results;
-    c.mapping->start([&](std::error_code ec, const udp::endpoint& m) { results.emplace_back(ec, m); });
+    c.mapping->start(
+        [&](std::error_code ec, const udp::endpoint& m) { results.emplace_back(ec, m); });
     // Generous: coturn may take a moment to bind; the mapping retransmits meanwhile and a
     // timeout is retried 5 s later.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -153,8 +156,8 @@ TEST(StunMapping, IgnoresDatagramsThatAreNotItsStun) {
     const udp::endpoint server(asio::ip::make_address("127.0.0.1"), 3478);
     c.make(server, std::chrono::seconds(60));
     const std::string sip = "OPTIONS sip:x SIP/2.0\r\n\r\n";
-    EXPECT_FALSE(c.mapping->on_datagram(
-        {reinterpret_cast<const uint8_t*>(sip.data()), sip.size()}, server));
+    EXPECT_FALSE(
+        c.mapping->on_datagram({reinterpret_cast<const uint8_t*>(sip.data()), sip.size()}, server));
     std::array<uint8_t, 20> stun{0x01, 0x01};  // a response-looking header from elsewhere
     EXPECT_FALSE(c.mapping->on_datagram(stun, udp::endpoint(server.address(), 9)));
     EXPECT_TRUE(StunMapping::is_stun(stun));

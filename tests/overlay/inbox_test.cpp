@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include "p2psip/overlay/keys.hpp"
-#include "p2psip/overlay/record.hpp"
 #include "test_overlay.hpp"
 
 namespace p2psip::overlay {
@@ -13,73 +12,103 @@ namespace {
 using test::Overlay;
 using test::run_until;
 
-TEST(Inbox, KeyDependsOnSignerAndInstance) {
-    const auto a = dht::InfoHash::get("a"), b = dht::InfoHash::get("b");
-    EXPECT_EQ(inbox_key(a, "one"), inbox_key(a, "one"));
-    EXPECT_NE(inbox_key(a, "one"), inbox_key(a, "two"));
-    EXPECT_NE(inbox_key(a, "one"), inbox_key(b, "one"));
-}
-
-TEST(Inbox, DeliversEncryptedSignalWithVerifiedSender) {
+TEST(Inbox, DeliversEncryptedSignalBothWaysUnderOneKey) {
     Overlay net(4);
     auto& alice = *net.nodes[1];
     auto& bob = *net.nodes[2];
-    auto& eve = *net.nodes[3];  // listens on bob's inbox key too: must not read it
+    auto& eve = *net.nodes[3];  // listens on the same key: must not read anything
+    const auto key = aor_key("sip:bob@example.org");
     auto bob_box = Inbox::create(bob, "bob-phone");
     auto alice_box = Inbox::create(alice, "alice-phone");
-    std::vector<Signal> got_bob, got_alice;
-    ASSERT_FALSE(bob_box->start([&](const Signal& s) { got_bob.push_back(s); }));
-    ASSERT_FALSE(alice_box->start([&](const Signal& s) { got_alice.push_back(s); }));
-    std::size_t eve_saw = 0, eve_plain = 0;
-    eve.listen(bob_box->key(), [&](const DhtAccess::Values& vals) {
-        for (auto& v : vals) {
-            ++eve_saw;
-            if (!v->isEncrypted()) ++eve_plain;
-        }
-    });
+    auto eve_box = Inbox::create(eve, "eve-phone");
+    std::vector<Signal> got_bob, got_alice, got_eve;
+    bob_box->on_signal([&](const Signal& s) { got_bob.push_back(s); });
+    alice_box->on_signal([&](const Signal& s) { got_alice.push_back(s); });
+    eve_box->on_signal([&](const Signal& s) { got_eve.push_back(s); });
+    ASSERT_FALSE(bob_box->listen(key));
+    ASSERT_FALSE(alice_box->listen(key));
+    ASSERT_FALSE(eve_box->listen(key));
+    EXPECT_TRUE(bob_box->listening(key));
+    EXPECT_FALSE(bob_box->listen(key));  // idempotent
 
     std::shared_ptr<const dht::crypto::PublicKey> bob_key =
         bob.identity().first->getSharedPublicKey();
     bool stored = false;
-    alice_box->send(bob_key, "bob-phone", "198.51.100.7:5060", "INVITE sip:bob@x SIP/2.0\r\n\r\n",
-                    [&](bool ok) { stored = ok; });
+    alice_box->send(key, bob_key, "198.51.100.7:5060", "10.0.0.7:5060",
+                    "INVITE sip:bob@x SIP/2.0\r\n\r\n", [&](bool ok) { stored = ok; });
     ASSERT_TRUE(run_until(net.io, [&] { return !got_bob.empty(); }));
     EXPECT_TRUE(stored || run_until(net.io, [&] { return stored; }));
     ASSERT_EQ(got_bob.size(), 1u);
     EXPECT_EQ(got_bob[0].sip, "INVITE sip:bob@x SIP/2.0\r\n\r\n");
+    EXPECT_EQ(got_bob[0].key, key);
     EXPECT_EQ(got_bob[0].from_contact, "198.51.100.7:5060");
+    EXPECT_EQ(got_bob[0].lan_contact, "10.0.0.7:5060");
     EXPECT_EQ(got_bob[0].from_instance, "alice-phone");
     ASSERT_TRUE(got_bob[0].sender);
     EXPECT_EQ(got_bob[0].sender->getId(), alice.identity().first->getPublicKey().getId());
 
-    // The reply goes back using only what the signal carried.
-    bob_box->send(got_bob[0].sender, got_bob[0].from_instance, "203.0.113.9:5060",
+    // The reply goes back under the same key using only what the signal carried.
+    bob_box->send(got_bob[0].key, got_bob[0].sender, "203.0.113.9:5060", "",
                   "SIP/2.0 180 Ringing\r\n\r\n");
     ASSERT_TRUE(run_until(net.io, [&] { return !got_alice.empty(); }));
     EXPECT_EQ(got_alice[0].sip, "SIP/2.0 180 Ringing\r\n\r\n");
-    EXPECT_TRUE(got_bob.size() == 1u);  // alice's own inbox is not bob's
-
-    run_until(net.io, [&] { return eve_saw > 0; }, std::chrono::seconds(5));
-    EXPECT_EQ(eve_plain, 0u) << "a third node read the signal in the clear";
+    EXPECT_EQ(got_bob.size(), 1u) << "bob must not take alice's reply (encrypted to alice)";
+    // Eve listens on the same key but can read neither value (SecureDht does not even
+    // hand her values encrypted to others).
+    run_until(
+        net.io, [] { return false; }, std::chrono::seconds(2));
+    EXPECT_TRUE(got_eve.empty());
+    EXPECT_EQ(eve_box->stats().received, 0u);
     EXPECT_EQ(bob_box->stats().received, 1u);
+
+    bob_box->unlisten(key);
+    EXPECT_FALSE(bob_box->listening(key));
 }
 
-TEST(Inbox, DropsUnsignedAndForeignValues) {
+TEST(Inbox, DropsValuesThatAreNotSignalsForUs) {
     Overlay net(3);
     auto& bob = *net.nodes[1];
     auto& mallory = *net.nodes[2];
+    const auto key = aor_key("sip:bob@example.org");
     auto box = Inbox::create(bob, "bob-phone");
     std::size_t delivered = 0;
-    ASSERT_FALSE(box->start([&](const Signal&) { ++delivered; }));
-    // A plain signed value with the signal type but not encrypted to bob, and garbage.
+    box->on_signal([&](const Signal&) { ++delivered; });
+    ASSERT_FALSE(box->listen(key));
+    // Signed but not encrypted to bob, with the signal type and garbage inside.
     auto v = std::make_shared<dht::Value>(reinterpret_cast<const uint8_t*>("junk"), 4);
     v->user_type = std::string(signal_user_type);
     bool done = false;
-    mallory.put_signed(box->key(), v, [&](bool) { done = true; }, false);
+    mallory.put_signed(
+        key, v, [&](bool) { done = true; }, false);
     ASSERT_TRUE(run_until(net.io, [&] { return done; }));
-    ASSERT_TRUE(run_until(net.io, [&] { return box->stats().invalid > 0; },
-                          std::chrono::seconds(10)));
+    ASSERT_TRUE(run_until(
+        net.io, [&] { return box->stats().invalid > 0; }, std::chrono::seconds(10)));
     EXPECT_EQ(delivered, 0u);
+}
+
+TEST(Inbox, IgnoresSignalsLeftFromBeforeItListened) {
+    Overlay net(3);
+    auto& alice = *net.nodes[1];
+    auto& bob = *net.nodes[2];
+    const auto key = aor_key("sip:bob@example.org");
+    auto alice_box = Inbox::create(alice, "alice-phone");
+    std::shared_ptr<const dht::crypto::PublicKey> bob_key =
+        bob.identity().first->getSharedPublicKey();
+    bool stored = false;
+    alice_box->send(key, bob_key, "198.51.100.7:5060", "", "OLD", [&](bool ok) { stored = ok; });
+    ASSERT_TRUE(run_until(net.io, [&] { return stored; }));
+    // Listening starts well after the old signal (more than the allowed skew).
+    run_until(
+        net.io, [] { return false; }, std::chrono::milliseconds(Inbox::kSkewMs + 1000));
+    auto bob_box = Inbox::create(bob, "bob-phone");
+    std::vector<std::string> got;
+    bob_box->on_signal([&](const Signal& s) { got.push_back(s.sip); });
+    ASSERT_FALSE(bob_box->listen(key));
+    ASSERT_TRUE(run_until(net.io, [&] { return bob_box->stats().stale > 0; }))
+        << "the stored signal should have been delivered by the listen and judged stale";
+    alice_box->send(key, bob_key, "198.51.100.7:5060", "", "NEW");
+    ASSERT_TRUE(run_until(net.io, [&] { return !got.empty(); }));
+    EXPECT_EQ(got, std::vector<std::string>{"NEW"});
 }
 
 }  // namespace

@@ -11,8 +11,6 @@ namespace p2psip::overlay {
 dht::InfoHash aor_key(std::string_view canonical_aor);
 dht::Value::Id claim_value_id(std::string_view canonical_aor);
 dht::Value::Id binding_value_id(std::string_view canonical_aor, std::string_view instance_id);
-// Where an instance listens for DHT-carried SIP (protocol.md §5).
-dht::InfoHash inbox_key(const dht::InfoHash& signer, std::string_view instance_id);
 
 // OpenDHT user_type carried by every p2psip value, so other data under a key is ignored.
 inline constexpr std::string_view record_user_type = "p2psip/1";

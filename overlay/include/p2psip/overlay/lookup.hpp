@@ -25,7 +25,9 @@ struct LookupResult {
 
 struct LookupOptions {
     std::chrono::milliseconds timeout{8000};
-    std::optional<dht::InfoHash> pinned_owner;  // trust only this key for the AOR
+    // Trust this key for the AOR (e.g. remembered from an earlier call). The lookup then
+    // ends as soon as its claim and a live binding are in hand.
+    std::optional<dht::InfoHash> pinned_owner;
 };
 
 // Finds who holds `aor` and where its instances are (docs/protocol.md §4):

@@ -25,7 +25,7 @@ struct Binding {
     dht::InfoHash signer;
     std::uint64_t expires = 0;
     std::uint64_t seq = 0;
-    bool inbox = false;  // the instance listens at inbox_key(signer, instance_id)
+    bool inbox = false;  // the instance takes DHT-carried SIP under its AOR key (Inbox)
     // Verified public key of the signer (set by decode_record; needed to encrypt to it).
     std::shared_ptr<const dht::crypto::PublicKey> signer_key;
 };
