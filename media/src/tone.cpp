@@ -135,11 +135,16 @@ std::span<const int16_t> trim_silence(std::span<const int16_t> pcm, double thres
     return {b, e};
 }
 
-std::error_code analyze_wav(const std::string& path, double expected_hz, ToneReport& out) {
+std::error_code analyze_wav(const std::string& path, double expected_hz, ToneReport& out,
+                            double last_seconds) {
     std::vector<int16_t> pcm;
     int rate = 0;
     if (auto ec = read_wav_mono(path, pcm, rate)) return ec;
-    const auto sound = trim_silence(pcm);
+    auto sound = trim_silence(pcm);
+    if (last_seconds > 0) {
+        const auto want = static_cast<size_t>(last_seconds * rate);
+        if (want < sound.size()) sound = sound.subspan(sound.size() - want);
+    }
     if (sound.empty()) return errc::not_an_audio_signal;
     out = analyze_tone(sound, rate, expected_hz);
     return {};

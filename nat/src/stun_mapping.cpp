@@ -57,6 +57,10 @@ void StunMapping::stop() {
     timer_.cancel();
 }
 
+void StunMapping::refresh() {
+    if (running_ && !in_flight_) begin_binding();
+}
+
 void StunMapping::begin_binding() {
     if (!running_) return;
     StunMessage msg;

@@ -31,13 +31,18 @@ bool is_direct_uri(const std::string& target) {
 }
 
 Call::Call(CallEnv& env, EndedFn ended)
-    : env_(env), ended_fn_(std::move(ended)), ice_timer_(env.io), duration_timer_(env.io) {
+    : env_(env),
+      ended_fn_(std::move(ended)),
+      ice_timer_(env.io),
+      duration_timer_(env.io),
+      watchdog_(env.io) {
     report_.local_aor = env.local_aor;
 }
 
 Call::~Call() {
     if (media_) media_->stop();
     if (ice_) ice_->close();
+    if (pending_ice_) pending_ice_->close();
 }
 
 double Call::since_dial() const {
@@ -140,19 +145,8 @@ void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
 }
 
 bool Call::make_ice(bool controlling, std::function<void()> gathered) {
-    nat::IceConfig cfg;
-    cfg.controlling = controlling;
-    if (auto host = host_of_bind(env_.options.bind_address); !host.empty())
-        cfg.local_addresses = {host};
-    const auto& o = env_.options;
-    cfg.servers.stun_host = o.stun_host;
-    cfg.servers.stun_port = o.stun_port;
-    cfg.servers.turn_host = o.turn_host;
-    cfg.servers.turn_port = o.turn_port;
-    cfg.servers.turn_user = o.turn_user;
-    cfg.servers.turn_password = o.turn_password;
     std::error_code ec;
-    ice_ = nat::IceAgent::create(env_.io, cfg, ec);
+    ice_ = new_ice_agent(controlling, ec);
     if (ec || !ice_) {
         end(500, fmt::format("500 ICE agent could not start: {}", ec.message()));
         return false;
@@ -173,6 +167,21 @@ bool Call::make_ice(bool controlling, std::function<void()> gathered) {
         gathered();
     });
     return true;
+}
+
+std::shared_ptr<nat::IceAgent> Call::new_ice_agent(bool controlling, std::error_code& ec) {
+    nat::IceConfig cfg;
+    cfg.controlling = controlling;
+    if (auto host = host_of_bind(env_.options.bind_address); !host.empty())
+        cfg.local_addresses = {host};
+    const auto& o = env_.options;
+    cfg.servers.stun_host = o.stun_host;
+    cfg.servers.stun_port = o.stun_port;
+    cfg.servers.turn_host = o.turn_host;
+    cfg.servers.turn_port = o.turn_port;
+    cfg.servers.turn_user = o.turn_user;
+    cfg.servers.turn_password = o.turn_password;
+    return nat::IceAgent::create(env_.io, cfg, ec);
 }
 
 bool Call::make_plain_path() {
@@ -248,6 +257,12 @@ void Call::set_session_handlers() {
             self->on_answer_sdp(sdp);
         else
             self->env_.log->info("ACK received: call established");
+    };
+    h.on_reoffer = [weak = weak()](std::string_view offer,
+                                   std::function<void(std::string)> respond) {
+        auto self = weak.lock();
+        if (!self || self->ended_) return respond({});
+        self->on_reoffer(offer, std::move(respond));
     };
     h.on_closed = [weak = weak()](int status, std::string reason) {
         auto self = weak.lock();
@@ -356,7 +371,10 @@ void Call::on_ice_state(nat::IceState state) {
     if (state == nat::IceState::connected && !media_ && ice_remote_set_) {
         start_media();
     } else if (state == nat::IceState::failed && ice_remote_set_) {
-        hangup("ICE failed: no candidate pair works");
+        if (media_)
+            start_ice_restart("ICE consent lost");  // RFC 7675 §5.1: the path is gone
+        else
+            hangup("ICE failed: no candidate pair works");
     }
 }
 
@@ -406,15 +424,16 @@ void Call::start_media() {
     report_.srtp = local_.key.has_value();
     report_.srtp_suite = local_.key ? local_.key->suite : "";
 
-    std::weak_ptr<nat::IceAgent> ice = ice_;
     nat::UdpPath* udp = udp_.get();  // outlives media_ (declared before it)
-    media_ = std::make_unique<media::MediaSession>(env_.io, std::move(cfg),
-                                                   [ice, udp](std::span<const uint8_t> packet) {
-                                                       if (udp)
-                                                           udp->send(packet);
-                                                       else if (auto agent = ice.lock())
-                                                           agent->send(packet);
-                                                   });
+    // Through whichever agent is current: an ICE restart replaces ice_ mid-call.
+    media_ = std::make_unique<media::MediaSession>(
+        env_.io, std::move(cfg), [weak = weak(), udp](std::span<const uint8_t> packet) {
+            if (udp) {
+                udp->send(packet);
+            } else if (auto self = weak.lock(); self && self->ice_) {
+                (void)self->ice_->send(packet);
+            }
+        });
     auto deliver = [weak = weak()](std::span<const uint8_t> packet) {
         auto self = weak.lock();
         if (self && self->media_) self->media_->on_packet(packet);
@@ -428,6 +447,10 @@ void Call::start_media() {
         return;
     }
     env_.log->info("media flowing: {}, SRTP {}", report_.codec, report_.srtp ? "on" : "off");
+    if (!udp_) {
+        last_rx_change_ = Clock::now();
+        watch_media();
+    }
     if (o.duration > 0) {
         duration_timer_.expires_after(
             std::chrono::milliseconds(static_cast<long>(o.duration * 1000)));
@@ -435,6 +458,178 @@ void Call::start_media() {
             if (auto self = weak.lock(); self && !ec) self->hangup("duration reached");
         });
     }
+}
+
+// ---- ICE restart ------------------------------------------------------------------------
+
+void Call::watch_media() {
+    watchdog_.expires_after(std::chrono::milliseconds(500));
+    watchdog_.async_wait([weak = weak()](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->ended_ || !self->media_) return;
+        const auto rx = self->media_->stats().packets_received;
+        const auto now = Clock::now();
+        if (rx != self->last_rx_packets_) {
+            self->last_rx_packets_ = rx;
+            self->last_rx_change_ = now;
+        }
+        // A peer sends a packet every 20 ms; 2 s of nothing means the path died (a NAT
+        // lost or changed its mapping, an address changed). The caller restarts first;
+        // the callee waits longer so that both rarely re-INVITE at once (491 glare).
+        const auto quiet = now - self->last_rx_change_;
+        const auto limit = std::chrono::seconds(self->incoming_ ? 5 : 2);
+        if (quiet > limit && !self->restarting_)
+            self->start_ice_restart(
+                fmt::format("no media from the peer for {} ms",
+                            std::chrono::duration_cast<std::chrono::milliseconds>(quiet).count()));
+        self->watch_media();
+    });
+}
+
+void Call::start_ice_restart(const std::string& why) {
+    if (ended_ || restarting_ || udp_ || !session_ ||
+        session_->state() != sip::Session::State::confirmed)
+        return;
+    if (report_.ice_restarts >= 5) {
+        hangup("media path lost: " + why);
+        return;
+    }
+    env_.log->info("ICE restart: {}", why);
+    restarting_ = true;
+    if (env_.signaling) env_.signaling->network_changed();
+    std::error_code ec;
+    auto agent = new_ice_agent(!incoming_, ec);
+    if (!agent) {
+        restarting_ = false;
+        env_.log->warn("ICE restart: no agent: {}", ec.message());
+        return;
+    }
+    pending_ice_ = agent;
+    agent->on_state([weak = weak(), agent](nat::IceState s) {
+        auto self = weak.lock();
+        if (!self || self->pending_ice_ != agent) return;
+        if (s == nat::IceState::connected) self->adopt_pending_ice();
+        if (s == nat::IceState::failed) {
+            self->env_.log->warn("ICE restart found no path");
+            self->pending_ice_.reset();
+            self->restarting_ = false;
+            agent->close();
+        }
+    });
+    agent->gather([weak = weak(), agent](std::error_code gec) {
+        auto self = weak.lock();
+        if (!self || self->ended_ || self->pending_ice_ != agent) return;
+        if (gec || !self->session_) {
+            self->pending_ice_.reset();
+            self->restarting_ = false;
+            return;
+        }
+        LocalMedia fresh = self->local_;  // same codecs and SRTP key, new ICE
+        fresh.ice = agent->local_credentials();
+        fresh.candidates = agent->local_candidates();
+        self->session_->reinvite(
+            build_offer(fresh), [weak, agent, fresh](int status, std::string answer) {
+                auto self = weak.lock();
+                if (!self || self->ended_ || self->pending_ice_ != agent) return;
+                std::string why;
+                RemoteMedia remote;
+                if (status != 200 || !read_answer(answer, fresh, remote, why) || !remote.use_ice ||
+                    agent->set_remote(remote.ice, remote.candidates)) {
+                    self->env_.log->warn("ICE restart re-INVITE: {} {}", status, why);
+                    self->pending_ice_.reset();
+                    self->restarting_ = false;  // the watchdog tries again
+                    agent->close();
+                    return;
+                }
+                self->local_ = fresh;
+                self->remote_.ice = remote.ice;
+                self->remote_.candidates = remote.candidates;
+            });
+    });
+}
+
+void Call::on_reoffer(std::string_view offer_view, std::function<void(std::string)> respond) {
+    const std::string offer(offer_view);
+    LocalMedia trial = local_;
+    RemoteMedia remote;
+    std::string answer, why;
+    int status = 488;
+    if (udp_ || !sdp_uses_ice(offer) ||
+        !build_answer(offer, trial, !env_.options.srtp, remote, answer, status, why)) {
+        // A plain-path peer's session refresh: answer with what we have.
+        if (udp_ && build_answer(offer, trial, !env_.options.srtp, remote, answer, status, why))
+            return respond(answer);
+        env_.log->info("re-INVITE refused: {}", why.empty() ? "no ICE" : why);
+        return respond({});
+    }
+    if (remote.key && remote_.key && remote.key->key_salt != remote_.key->key_salt) {
+        env_.log->info("re-INVITE refused: re-keying SRTP is not supported");
+        return respond({});
+    }
+    if (remote.ice.ufrag == remote_.ice.ufrag && remote.ice.pwd == remote_.ice.pwd)
+        return respond(answer);  // same ICE session (RFC 8839 §4.4.1.1.2): nothing to redo
+    // The peer restarts ICE (RFC 8445 §2.4): a new agent of ours, in the same role.
+    env_.log->info("ICE restart requested by the peer");
+    std::error_code ec;
+    auto agent = new_ice_agent(!incoming_, ec);
+    if (!agent) return respond({});
+    if (pending_ice_) pending_ice_->close();
+    pending_ice_ = agent;
+    restarting_ = true;
+    agent->on_state([weak = weak(), agent](nat::IceState s) {
+        auto self = weak.lock();
+        if (!self || self->pending_ice_ != agent) return;
+        if (s == nat::IceState::connected) self->adopt_pending_ice();
+        if (s == nat::IceState::failed) {
+            self->pending_ice_.reset();
+            self->restarting_ = false;
+            agent->close();
+        }
+    });
+    agent->gather([weak = weak(), agent, offer, respond = std::move(respond)](std::error_code gec) {
+        auto self = weak.lock();
+        if (!self || self->ended_ || self->pending_ice_ != agent || gec) return respond({});
+        LocalMedia fresh = self->local_;
+        fresh.ice = agent->local_credentials();
+        fresh.candidates = agent->local_candidates();
+        RemoteMedia remote;
+        std::string answer, why;
+        int status = 488;
+        if (!build_answer(offer, fresh, !self->env_.options.srtp, remote, answer, status, why) ||
+            agent->set_remote(remote.ice, remote.candidates)) {
+            self->pending_ice_.reset();
+            self->restarting_ = false;
+            agent->close();
+            return respond({});
+        }
+        self->local_ = fresh;
+        self->remote_.ice = remote.ice;
+        self->remote_.candidates = remote.candidates;
+        respond(answer);
+    });
+}
+
+void Call::adopt_pending_ice() {
+    auto old = std::move(ice_);
+    ice_ = std::move(pending_ice_);
+    restarting_ = false;
+    ++report_.ice_restarts;
+    ice_->on_state([weak = weak()](nat::IceState s) {
+        if (auto self = weak.lock()) self->on_ice_state(s);
+    });
+    ice_->on_receive([weak = weak()](std::span<const uint8_t> packet) {
+        auto self = weak.lock();
+        if (self && self->media_) self->media_->on_packet(packet);
+    });
+    if (old) old->close();
+    report_.ice_pair = ice_->selected_pair();
+    if (auto arrow = report_.ice_pair.find(" <-> "); arrow != std::string::npos) {
+        report_.local_candidate = report_.ice_pair.substr(0, report_.ice_pair.find(' '));
+        const auto remote = report_.ice_pair.substr(arrow + 5);
+        report_.remote_candidate = remote.substr(0, remote.find(' '));
+    }
+    last_rx_change_ = Clock::now();
+    env_.log->info("ICE restarted: media now on {}", report_.ice_pair);
 }
 
 // ---- the end ----------------------------------------------------------------------------
@@ -458,6 +653,7 @@ void Call::end(int status, const std::string& reason) {
     report_.end_reason = reason;
     ice_timer_.cancel();
     duration_timer_.cancel();
+    watchdog_.cancel();
     if (media_) {
         media_->stop();
         const auto s = media_->stats();
@@ -474,6 +670,7 @@ void Call::end(int status, const std::string& reason) {
         media_.reset();  // closes the recording now, not when the call object goes
     }
     if (ice_) ice_->close();
+    if (pending_ice_) pending_ice_->close();
     if (udp_) udp_->close();
     if (env_.signaling && !report_.call_id.empty()) {
         report_.sip_via_dht = env_.signaling->via_dht(report_.call_id);

@@ -74,6 +74,14 @@ class Call : public std::enable_shared_from_this<Call> {
     void start_media();
     void end(int status, const std::string& reason);
     bool make_ice(bool controlling, std::function<void()> gathered);
+    std::shared_ptr<nat::IceAgent> new_ice_agent(bool controlling, std::error_code& ec);
+    // ICE restart (RFC 8445 §2.4) through a re-INVITE when the media path dies, e.g. a
+    // NAT that changed its mapping: new credentials and candidates, media moves to the
+    // new agent once it connects.
+    void watch_media();
+    void start_ice_restart(const std::string& why);
+    void on_reoffer(std::string_view offer, std::function<void(std::string)> respond);
+    void adopt_pending_ice();
     bool make_plain_path();  // for a peer without ICE
     void start_plain_media();
     void set_session_handlers();
@@ -97,7 +105,11 @@ class Call : public std::enable_shared_from_this<Call> {
     RemoteMedia remote_;
     std::string offer_;  // incoming: the peer's offer
     std::unique_ptr<media::MediaSession> media_;
-    asio::steady_timer ice_timer_, duration_timer_;
+    asio::steady_timer ice_timer_, duration_timer_, watchdog_;
+    std::shared_ptr<nat::IceAgent> pending_ice_;  // ICE restart: the agent taking over
+    bool restarting_ = false;
+    std::uint64_t last_rx_packets_ = 0;
+    Clock::time_point last_rx_change_ = Clock::now();
 };
 
 }  // namespace p2psip::node

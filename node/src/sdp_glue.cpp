@@ -135,7 +135,10 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
             int tag = 0;
             media::SrtpKeyMaterial key;
             if (media::parse_crypto_attribute(value, tag, key)) continue;
-            auto mine = media::generate_key(key.suite);
+            // A re-offer in the same session (e.g. an ICE restart) keeps our key.
+            auto mine = local.key && local.key->suite == key.suite
+                            ? local.key
+                            : media::generate_key(key.suite);
             if (!mine) continue;
             remote.key = key;
             remote.crypto_tag = tag;

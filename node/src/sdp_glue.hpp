@@ -43,7 +43,8 @@ bool sdp_uses_ice(const std::string& sdp_text);
 
 // Answers `offer_text` (RFC 3264 §6). On failure returns false with `status`/`why`
 // set to the SIP answer the offer deserves (488 Not Acceptable Here, 400...).
-// When the offer uses SDES the answer reuses its tag and suite with our own key.
+// When the offer uses SDES the answer reuses its tag and suite with our own key (kept when
+// `local` already has one of that suite: a re-offer in the same session).
 bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_plaintext,
                   RemoteMedia& remote, std::string& answer, int& status, std::string& why);
 

@@ -227,6 +227,12 @@ std::size_t Signaling::via_dht(const std::string& call_id) const {
     return it == via_dht_.end() ? 0 : it->second;
 }
 
+void Signaling::network_changed() {
+    log_->info("network may have changed: refreshing the public address and DHT listens");
+    dht_.connectivity_changed();
+    if (stun_) stun_->refresh();
+}
+
 std::string Signaling::path_to(const Endpoint& ep) const {
     auto it = peer_by_endpoint_.find(ep);
     if (it == peer_by_endpoint_.end()) return "direct";

@@ -68,6 +68,9 @@ class Signaling {
     // "direct" once the peer at `ep` has been heard from directly, "dht" while its SIP
     // only arrives through the DHT, "direct" for a peer we know nothing about.
     std::string path_to(const asio::ip::udp::endpoint& ep) const;
+    // The media path died in a way that suggests our address changed: learn the public
+    // mapping again (republishing if it moved) and make the DHT re-register our listens.
+    void network_changed();
     const Stats& stats() const { return stats_; }
 
   private:

@@ -125,7 +125,7 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
     // ---- analyze --------------------------------------------------------------------
     struct AnalyzeArgs {
         std::string file;
-        double freq = 440, min_snr = 20;
+        double freq = 440, min_snr = 20, last = 0;
     };
     auto an = std::make_shared<AnalyzeArgs>();
     auto* an_cmd = app.add_subcommand("analyze", "measure a tone in a WAV recording (peak, SNR)");
@@ -133,10 +133,12 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
     an_cmd->add_option("--freq", an->freq, "expected tone in Hz")->capture_default_str();
     an_cmd->add_option("--min-snr", an->min_snr, "exit 1 when SNR (dB) is below this")
         ->capture_default_str();
+    an_cmd->add_option("--last", an->last, "analyse only the last SECONDS of the sound")
+        ->check(CLI::NonNegativeNumber);
     an_cmd->callback([&run, an] {
         run = [an] {
             media::ToneReport r;
-            if (auto ec = media::analyze_wav(an->file, an->freq, r)) {
+            if (auto ec = media::analyze_wav(an->file, an->freq, r, an->last)) {
                 std::fprintf(stderr, "%s: %s\n", an->file.c_str(), ec.message().c_str());
                 return 1;
             }
@@ -230,10 +232,11 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
                     }
                 };
                 std::string instance(16, 'T');
-                node.put_signed(overlay::aor_key(aor),
-                                overlay::make_binding_value(
-                                    {aor, {pb->contact}, instance, me, now + pb->ttl, 1, false, {}}),
-                                on_put, false);
+                node.put_signed(
+                    overlay::aor_key(aor),
+                    overlay::make_binding_value(
+                        {aor, {pb->contact}, instance, me, now + pb->ttl, 1, false, {}}),
+                    on_put, false);
                 if (pb->claim)
                     node.put_signed(overlay::aor_key(aor),
                                     overlay::make_claim_value({aor, me, now, now + pb->ttl}),

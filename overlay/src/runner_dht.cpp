@@ -130,7 +130,10 @@ void RunnerDht::put_encrypted(const dht::InfoHash& key,
                               std::shared_ptr<dht::Value> value, std::function<void(bool)> done) {
     auto alive = alive_;
     if (!running_ || !to) {
-        if (done) asio::post(io_, [alive, done] { if (*alive) done(false); });
+        if (done)
+            asio::post(io_, [alive, done] {
+                if (*alive) done(false);
+            });
         return;
     }
     // OpenDHT's signature takes a non-const pointer; it only reads the key.
@@ -148,17 +151,15 @@ std::uint64_t RunnerDht::listen(const dht::InfoHash& key,
     if (!running_) return 0;
     auto alive = alive_;
     auto wanted = std::make_shared<bool>(true);
-    auto token = runner_.listen(
-        key,
-        [this, alive, wanted, on_values = std::move(on_values)](const Values& values,
-                                                                 bool expired) {
-            if (!*alive || !*wanted) return false;
-            if (expired) return true;  // only new values matter here
-            asio::post(io_, [alive, wanted, on_values, values] {
-                if (*alive && *wanted) on_values(values);
-            });
-            return true;
+    auto token = runner_.listen(key, [this, alive, wanted, on_values = std::move(on_values)](
+                                         const Values& values, bool expired) {
+        if (!*alive || !*wanted) return false;
+        if (expired) return true;  // only new values matter here
+        asio::post(io_, [alive, wanted, on_values, values] {
+            if (*alive && *wanted) on_values(values);
         });
+        return true;
+    });
     const auto id = next_listen_++;
     listens_.emplace(id, Listening{key, token.share(), wanted});
     return id;
@@ -170,6 +171,10 @@ void RunnerDht::cancel_listen(std::uint64_t token) {
     *it->second.wanted = false;
     if (running_) runner_.cancelListen(it->second.key, it->second.token);
     listens_.erase(it);
+}
+
+void RunnerDht::connectivity_changed() {
+    if (running_) runner_.connectivityChanged();
 }
 
 std::chrono::system_clock::time_point RunnerDht::now() const {

@@ -1,5 +1,6 @@
 #include "p2psip/sip/ua.hpp"
 
+#include <charconv>
 #include <map>
 
 #include "p2psip/sip/error.hpp"
@@ -68,6 +69,7 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
     }
 
     void on_request(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
+    bool reject_invite_content(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
     void on_unmatched(const Message& msg, const UdpEndpoint& from);
     void on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
 
@@ -120,7 +122,7 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
         if (method == "BYE") {
             s->on_bye(txn, req);
         } else if (method == "INVITE") {
-            reply(txn, 488, "Re-INVITE not supported");
+            if (!reject_invite_content(txn, req)) s->on_reinvite(txn, req);
         } else {
             reply(txn, is_known_method(method) ? 405 : 501);
         }
@@ -151,13 +153,15 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
     }
 }
 
-void UaCore::on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
+// Answers 415/406 when the INVITE's body or Accept does not fit SDP; true if it answered.
+bool UaCore::reject_invite_content(const std::shared_ptr<ServerTransaction>& txn,
+                                   const Message& req) {
     if (!req.body().empty()) {
         auto ct = req.header("Content-Type").value_or("");
         auto semi = ct.find(';');
         if (!detail::iequals(detail::trim(ct.substr(0, semi)), "application/sdp")) {
             reply(txn, 415);  // §8.2.3
-            return;
+            return true;
         }
     }
     // §21.4.7: our answers carry application/sdp; a UAS that cannot send a type the
@@ -173,9 +177,14 @@ void UaCore::on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const 
             auto r = response(req, 406, {}, layer->random_token(10));
             r.add("Accept", "application/sdp");
             txn->respond(r);
-            return;
+            return true;
         }
     }
+    return false;
+}
+
+void UaCore::on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
+    if (reject_invite_content(txn, req)) return;
     auto s = std::make_shared<Session>(weak_from_this(), Session::Role::uas);
     s->state_ = Session::State::incoming;
     s->call_id_ = req.call_id();
@@ -230,11 +239,17 @@ void Session::close(int status, std::string reason) {
     if (state_ == State::terminated) return;
     auto self = shared_from_this();
     state_ = State::terminated;
+    ok_pending_ = false;
     if (ok_timer_) ok_timer_->cancel();
     if (ok_timeout_) ok_timeout_->cancel();
     if (auto core = core_.lock()) core->sessions.erase(key_);
     auto h = std::move(handlers_.on_closed);
     handlers_ = {};
+    if (reinvite_out_) {
+        // The dialog ended under our re-INVITE: it is abandoned (its transaction too).
+        if (reinvite_txn_) reinvite_txn_->terminate();
+        finish_reinvite(487, {});
+    }
     if (h) h(status, std::move(reason));
 }
 
@@ -268,34 +283,47 @@ void Session::accept(std::string sdp_answer) {
     if (dialog_) dialog_->state = Dialog::State::confirmed;
     state_ = State::accepted;
     server_txn_->respond(r);
-    // §13.3.1.4: the TU retransmits the 2xx (T1 doubling up to T2) until the ACK arrives,
-    // and gives up with a BYE after 64*T1.
-    ok_wire_ = r.to_string();
-    if (response_destination(request_->via(), ok_dest_)) ok_dest_ = remote_ep_;
+    ok_wants_answer_ = false;
+    start_2xx_retransmission(r.to_string(), *request_, remote_ep_);
+}
+
+// §13.3.1.4: the TU retransmits its 2xx to an INVITE (T1 doubling up to T2) until the ACK
+// arrives, and gives up with a BYE after 64*T1. `req` is the INVITE answered.
+void Session::start_2xx_retransmission(std::string wire, const Message& req,
+                                       const UdpEndpoint& src) {
+    auto core = core_.lock();
+    if (!core) return;
+    ok_wire_ = std::move(wire);
+    if (response_destination(req.via(), ok_dest_)) ok_dest_ = src;
+    ok_pending_ = true;
+    ok_cseq_ = req.cseq().number;
+    const unsigned gen = ++ok_gen_;
     const auto t1 = core->cfg.t1;
     ok_interval_ = t1;
     ok_timer_ = std::make_unique<asio::steady_timer>(core->io);
     ok_timeout_ = std::make_unique<asio::steady_timer>(core->io);
-    retransmit_2xx();
+    retransmit_2xx(gen);
     ok_timeout_->expires_after(64 * t1);
-    ok_timeout_->async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    ok_timeout_->async_wait([w = weak_from_this(), gen](const boost::system::error_code& ec) {
         auto s = w.lock();
-        if (ec || !s || s->state_ != State::accepted) return;
+        if (ec || !s || !s->ok_pending_ || s->ok_gen_ != gen || s->state_ == State::terminated)
+            return;
         s->send_bye();
         s->close(408, "No ACK received");
     });
 }
 
-void Session::retransmit_2xx() {
+void Session::retransmit_2xx(unsigned gen) {
     ok_timer_->expires_after(ok_interval_);
-    ok_timer_->async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    ok_timer_->async_wait([w = weak_from_this(), gen](const boost::system::error_code& ec) {
         auto s = w.lock();
-        if (ec || !s || s->state_ != State::accepted) return;
+        if (ec || !s || !s->ok_pending_ || s->ok_gen_ != gen || s->state_ == State::terminated)
+            return;
         auto core = s->core_.lock();
         if (!core || !core->started) return;
         (void)core->transport.send(s->ok_wire_, s->ok_dest_);
         s->ok_interval_ = std::min(s->ok_interval_ * 2, core->cfg.t2);
-        s->retransmit_2xx();
+        s->retransmit_2xx(gen);
     });
 }
 
@@ -372,14 +400,22 @@ void Session::send_bye() {
     }
     auto bye = dialog_->make_request("BYE");
     core->decorate(bye);
-    UdpEndpoint dest;
-    const Uri& hop = dialog_->next_hop();
-    if (make_endpoint(hop.host, hop.port ? hop.port : 5060, dest)) dest = remote_ep_;
+    UdpEndpoint dest = in_dialog_destination();
     if (state_ != State::terminated) state_ = State::terminating;
+    // A 2xx to a re-INVITE still waiting for its ACK is not retransmitted any more.
+    ok_pending_ = false;
+    if (ok_timer_) ok_timer_->cancel();
     core->layer->send_request(std::move(bye), dest, [w = weak_from_this()](const Message& r) {
         if (r.status() < 200) return;
         if (auto s = w.lock()) s->close(200, "Local hangup");
     });
+}
+
+UdpEndpoint Session::in_dialog_destination() const {
+    UdpEndpoint dest;
+    const Uri& hop = dialog_->next_hop();
+    if (make_endpoint(hop.host, hop.port ? hop.port : 5060, dest)) dest = remote_ep_;
+    return dest;
 }
 
 void Session::on_invite_response(const Message& r) {
@@ -439,16 +475,30 @@ void Session::on_invite_response(const Message& r) {
     close(code, std::string(r.reason()));
 }
 
-void Session::on_2xx_retransmission(const Message&) {
+void Session::on_2xx_retransmission(const Message& r) {
+    // §13.2.2.4: the same ACK again, chosen by the CSeq of the INVITE the 2xx answers.
     auto core = core_.lock();
-    if (core && !ack_wire_.empty()) (void)core->transport.send(ack_wire_, ack_dest_);
+    if (!core) return;
+    const uint32_t n = r.cseq().number;
+    if (!reack_wire_.empty() && n == reack_cseq_) {
+        (void)core->transport.send(reack_wire_, reack_dest_);
+    } else if (!ack_wire_.empty() && n == invite_cseq_) {
+        (void)core->transport.send(ack_wire_, ack_dest_);
+    }
 }
 
 void Session::on_ack(const Message& ack) {
-    if (state_ != State::accepted) return;
+    if (!ok_pending_ || ack.cseq().number != ok_cseq_) return;
     auto self = shared_from_this();
+    ok_pending_ = false;
     if (ok_timer_) ok_timer_->cancel();
     if (ok_timeout_) ok_timeout_->cancel();
+    if (state_ != State::accepted) {
+        // ACK of a re-INVITE 2xx. With an offerless re-INVITE our 200 held the offer and
+        // the ACK carries the answer (RFC 3261 §13.2.1).
+        if (ok_wants_answer_ && !ack.body().empty()) remote_sdp_ = ack.body();
+        return;
+    }
     state_ = State::confirmed;
     if (remote_sdp_.empty() && !ack.body().empty()) remote_sdp_ = ack.body();
     if (handlers_.on_established) handlers_.on_established(remote_sdp_);
@@ -471,6 +521,163 @@ void Session::on_cancel() {
     if (!core || (state_ != State::incoming && state_ != State::early)) return;
     server_txn_->respond(core->response(*request_, 487, {}, local_tag_));
     close(487, "Cancelled by caller");
+}
+
+// ------------------------------------------------------------ re-INVITE (RFC 3261 §14)
+
+void Session::reinvite(std::string sdp_offer,
+                       std::function<void(int status, std::string answer_sdp)> done) {
+    auto core = core_.lock();
+    auto refuse = [&](int code) {
+        // Posted so that done never runs inside reinvite(); nothing is sent.
+        if (core && done) asio::post(core->io, [d = std::move(done), code] { d(code, {}); });
+    };
+    if (!core || !core->started || state_ != State::confirmed || !dialog_ || sdp_offer.empty()) {
+        refuse(500);
+        return;
+    }
+    // §14.1: no new INVITE transaction while another is in progress in either direction.
+    if (reinvite_out_ || ok_pending_ || reoffer_running_) {
+        refuse(491);
+        return;
+    }
+    dialog_->local_contact = core->contact();    // may have changed (set_advertised)
+    auto inv = dialog_->make_request("INVITE");  // §12.2.1.1, CSeq + 1
+    inv.add("Allow", std::string(kAllow));
+    core->decorate(inv);
+    inv.set_body(sdp_offer, "application/sdp");
+    reinvite_cseq_ = dialog_->local_cseq;
+    reinvite_offer_ = std::move(sdp_offer);
+    reinvite_done_ = std::move(done);
+    reinvite_out_ = true;
+    reinvite_txn_ = core->layer->send_request(std::move(inv), in_dialog_destination(),
+                                              [w = weak_from_this()](const Message& r) {
+                                                  if (auto s = w.lock()) s->on_reinvite_response(r);
+                                              });
+}
+
+void Session::finish_reinvite(int status, std::string answer) {
+    reinvite_out_ = false;
+    reinvite_offer_.clear();
+    auto done = std::move(reinvite_done_);
+    reinvite_done_ = nullptr;
+    if (done) done(status, std::move(answer));
+}
+
+void Session::on_reinvite_response(const Message& r) {
+    auto core = core_.lock();
+    if (!core || state_ == State::terminated) return;
+    auto self = shared_from_this();
+    const int code = r.status();
+    if (code < 200) return;
+    if (code < 300) {
+        if (!reack_wire_.empty() && r.cseq().number == reack_cseq_) {
+            on_2xx_retransmission(r);  // RFC 6026: retransmitted 2xx, ACK again
+            return;
+        }
+        if (!reinvite_out_ || r.cseq().number != reinvite_cseq_ || !dialog_) return;
+        dialog_->update_remote_target(r);  // §12.2.1.2: a 2xx to a target refresh
+        // §13.2.2.4: the ACK has the INVITE's CSeq number and its own branch.
+        auto ack = dialog_->make_ack(reinvite_cseq_);
+        ack.add_front("Via", core->layer->via_value(core->layer->make_branch()));
+        core->decorate(ack);
+        reack_wire_ = ack.to_string();
+        reack_cseq_ = reinvite_cseq_;
+        reack_dest_ = in_dialog_destination();
+        (void)core->transport.send(reack_wire_, reack_dest_);
+        local_sdp_ = std::move(reinvite_offer_);
+        std::string answer(r.body());
+        if (!answer.empty()) remote_sdp_ = answer;
+        finish_reinvite(code, std::move(answer));
+        return;
+    }
+    if (!reinvite_out_) return;
+    finish_reinvite(code, {});
+    // §12.2.1.2: 481 or 408 to a request in the dialog ends the dialog. After a 408 the peer
+    // may still have it, so it also gets a BYE.
+    if ((code == 481 || code == 408) && state_ == State::confirmed) {
+        if (code == 408) send_bye();
+        std::string reason(r.reason());
+        close(code, reason.empty() ? std::string(reason_phrase(code)) : reason);
+    }
+}
+
+void Session::on_reinvite(const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
+    auto core = core_.lock();
+    if (!core) return;
+    auto self = shared_from_this();
+    auto reply = [&](int code, std::string_view reason = {}) {
+        txn->respond(core->response(req, code, reason, local_tag_));
+    };
+    // §14.2 glare: our own INVITE on this dialog (re-INVITE, or the initial one while the
+    // dialog is early) has no final response yet.
+    if (reinvite_out_ || reoffer_running_ ||
+        (role_ == Role::uac && (state_ == State::calling || state_ == State::early))) {
+        reply(491);
+        return;
+    }
+    // §14.2: an earlier INVITE from the peer is not finished (no final response yet, or our
+    // 2xx still waits for its ACK): 500 with Retry-After 0-10 s.
+    if (state_ == State::incoming || state_ == State::early || state_ == State::accepted ||
+        ok_pending_) {
+        auto r = core->response(req, 500, "Previous INVITE not completed", local_tag_);
+        std::string tok = core->layer->random_token(4);
+        unsigned v = 0;
+        std::from_chars(tok.data(), tok.data() + tok.size(), v, 16);
+        r.add("Retry-After", std::to_string(v % 11));
+        txn->respond(r);
+        return;
+    }
+    if (state_ != State::confirmed || !dialog_) {
+        reply(481);  // BYE or CANCEL already sent: the dialog is gone for us
+        return;
+    }
+    auto handler = handlers_.on_reoffer;  // a copy: the handler may replace the handlers
+    if (!handler) {
+        reply(488);
+        return;
+    }
+    std::string offer(req.body());
+    reoffer_running_ = true;
+    std::weak_ptr<Session> weak = self;
+    auto once = std::make_shared<bool>(false);
+    handler(offer, [weak, txn, req, once](std::string sdp) {
+        if (*once) return;
+        *once = true;
+        if (auto s = weak.lock()) s->answer_reinvite(txn, req, std::move(sdp));
+    });
+}
+
+void Session::answer_reinvite(const std::shared_ptr<ServerTransaction>& txn, const Message& req,
+                              std::string sdp) {
+    auto core = core_.lock();
+    if (!core) return;
+    reoffer_running_ = false;
+    auto reply = [&](int code, std::string_view reason = {}) {
+        txn->respond(core->response(req, code, reason, local_tag_));
+    };
+    std::string offer(req.body());
+    if (state_ != State::confirmed || !dialog_) {
+        reply(487);  // the dialog ended while the answer was being prepared
+        return;
+    }
+    if (sdp.empty()) {
+        reply(488);  // §14.2: the dialog and the old session stay as they were
+        return;
+    }
+    dialog_->update_remote_target(req);  // §12.2.2: target refresh
+    dialog_->local_contact = core->contact();
+    auto ok = core->response(req, 200, {}, local_tag_);
+    ok.add("Contact", "<" + core->contact() + ">");
+    ok.add("Allow", std::string(kAllow));
+    ok.set_body(sdp, "application/sdp");
+    // Offer/answer is complete once the 200 is sent (for an offerless re-INVITE the answer
+    // comes with the ACK).
+    if (!offer.empty()) remote_sdp_ = std::move(offer);
+    local_sdp_ = std::move(sdp);
+    ok_wants_answer_ = req.body().empty();
+    txn->respond(ok);
+    start_2xx_retransmission(ok.to_string(), req, txn->source());
 }
 
 // ================================================================ UserAgent
@@ -542,6 +749,9 @@ void UserAgent::stop() {
     for (auto& [k, s] : sessions) {
         s->state_ = Session::State::terminated;
         s->handlers_ = {};
+        s->reinvite_done_ = nullptr;
+        s->reinvite_out_ = false;
+        s->ok_pending_ = false;
         if (s->ok_timer_) s->ok_timer_->cancel();
         if (s->ok_timeout_) s->ok_timeout_->cancel();
     }

@@ -3,7 +3,8 @@
 # iptables NATs, with Debian's dhtnode as bootstrap and coturn as STUN/TURN server.
 #
 #   nat_calls.sh CASE P2PSIP_BIN [NFQ_DELAY_BIN]
-#   CASE: same_lan | lan_public | cone_cone | sym_sym | cone_cone_impaired | <case>:bench:N
+#   CASE: same_lan | lan_public | cone_cone | sym_sym | cone_cone_impaired | rebind
+#         | <case>:bench:N
 #
 # Every case places a call with a tone each way (alice 440 Hz, bob 660 Hz), checks each
 # side's recording for the other's tone and prints the selected ICE pair types and how SIP
@@ -27,6 +28,7 @@ case "$CASE" in
   cone_cone)          A=cone1a; B=cone2a ;;
   sym_sym)            A=sym1a;  B=sym2a ;;
   cone_cone_impaired) A=cone1a; B=cone2a ;;
+  rebind)             A=cone1a; B=cone2a ;; # alice's NAT gets a new public address mid-call
   *) echo "unknown case $CASE" >&2; exit 2 ;;
 esac
 
@@ -84,7 +86,7 @@ if [ "$BENCH_N" -gt 0 ]; then
       [ "$(grep -c 'call ended\|answered after' "$NETBED_DIR/alice.log")" -ge $((2 * i - 1)) ] && break
       sleep 0.1
     done
-    sleep 0.5; echo hangup >&3
+    sleep 1.5; echo hangup >&3  # after media starts, so the pair is known
     for _ in $(seq 1 100); do
       [ "$(grep -c 'call ended' "$NETBED_DIR/alice.log")" -ge "$i" ] && break
       sleep 0.1
@@ -106,6 +108,34 @@ if [ "$BENCH_N" -gt 0 ]; then
       ss = ""; for (q in sig) ss = ss q "x" sig[q] " "
       printf "case=%s calls=%d answered=%d first_call_ms=%.0f then median=%.0f p95=%.0f max=%.0f (over %d) pairs=%s signaling=%s\n", c, n, k, first, med, p95, w[m], m, ps, ss
     }' "$D/alice.json"
+  exit 0
+fi
+
+if [ "$CASE" = rebind ]; then
+  # Renumber alice's NAT router 3 s into the call, as when an ISP hands out a new address:
+  # MASQUERADE forgets every mapping of the old address, so the media path dies and ICE
+  # must restart through a re-INVITE (RFC 8445 §2.4).
+  (
+    netbed_wait_log bob 'media flowing' 60 || exit 0
+    sleep 3
+    ns=$(netbed_ns rcone1)
+    ip -n "$ns" addr del 203.0.113.2/24 dev wan0
+    ip -n "$ns" addr add 203.0.113.6/24 dev wan0
+    ip -n "$ns" route replace default dev wan0
+    echo "renumbered rcone1: 203.0.113.2 -> 203.0.113.6" >"$D/renumbered"
+  ) &
+  call_once alice 14 || fail "alice's call did not survive the new address (exit $?)"
+  [ -f "$D/renumbered" ] || fail "the router was not renumbered"
+  [ "$(json_field "$D/alice.json" ice_restarts)" -ge 1 ] || fail "no ICE restart in alice's report"
+  netbed_wait_log bob 'call ended' 20 || fail "bob did not end the call"
+  sleep 0.5
+  "$P2PSIP_BIN" analyze "$D/bob.wav" --freq 440 --min-snr 15 --last 3 >"$D/an_bob.txt" \
+    || fail "bob hears nothing after the change: $(cat "$D/an_bob.txt")"
+  "$P2PSIP_BIN" analyze "$D/alice.wav" --freq 660 --min-snr 15 --last 3 >"$D/an_alice.txt" \
+    || fail "alice hears nothing after the change: $(cat "$D/an_alice.txt")"
+  echo "PASS [rebind] $(grep -h 'ICE restart' "$NETBED_DIR/alice.log" | head -1 | cut -c1-120);" \
+       "pair after: $(json_field "$D/alice.json" local_candidate)/$(json_field "$D/alice.json" remote_candidate);" \
+       "last 3 s: bob $(cut -d' ' -f3,4 "$D/an_bob.txt"), alice $(cut -d' ' -f3,4 "$D/an_alice.txt")"
   exit 0
 fi
 

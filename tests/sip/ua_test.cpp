@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
 #include "p2psip/sip/sdp.hpp"
 #include "test_util.hpp"
 
@@ -41,6 +46,11 @@ struct Events {
     int closed_status = -1;
     std::string closed_reason;
     int closed_count = 0;
+    // on_reoffer is installed only when set; it records the offers and returns the answer.
+    std::optional<std::string> reoffer_answer;
+    std::vector<std::string> offers;
+    // Order of re-INVITE completions and on_closed ("done:<status>", "closed:<status>").
+    std::vector<std::string> order;
 
     SessionHandlers handlers() {
         SessionHandlers h;
@@ -53,7 +63,15 @@ struct Events {
             closed_status = s;
             closed_reason = std::move(r);
             ++closed_count;
+            order.push_back("closed:" + std::to_string(s));
         };
+        if (reoffer_answer) {
+            h.on_reoffer = [this](std::string_view offer,
+                                  std::function<void(std::string)> respond) {
+                offers.emplace_back(offer);
+                respond(*reoffer_answer);
+            };
+        }
         return h;
     }
     bool closed() const { return closed_count > 0; }
@@ -393,4 +411,548 @@ TEST(UserAgent, UacAcksRetransmitted2xx) {
     EXPECT_NE(ack.via().branch, inv.via().branch);  // a new transaction
     EXPECT_EQ(ack.request_uri(), "sip:bob@127.0.0.1:" + std::to_string(peer.port()));
     EXPECT_EQ(a.remote_sdp, kAnswer);
+}
+
+// ================================================================ re-INVITE (RFC 3261 §14)
+
+namespace {
+
+const std::string kOffer2 =
+    "v=0\r\no=alice 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0\r\na=sendonly\r\n";
+const std::string kAnswer2 =
+    "v=0\r\no=bob 2 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 50000 RTP/AVP 0\r\na=recvonly\r\n";
+
+// Result of one reinvite() call.
+struct Done {
+    int status = -1;
+    std::string answer;
+    int count = 0;
+    Events* events = nullptr;  // records "done:<status>" in its order list
+    std::function<void(int, std::string)> fn() {
+        return [this](int s, std::string a) {
+            status = s;
+            answer = std::move(a);
+            ++count;
+            if (events) events->order.push_back("done:" + std::to_string(s));
+        };
+    }
+    bool called() const { return count > 0; }
+};
+
+// Alice calls Bob, Bob answers; returns Alice's session once both sides are confirmed.
+std::shared_ptr<Session> establish(Pair& p, Events& a) {
+    auto call =
+        p.alice.invite(uri_of(p.bob.contact()), "sip:bob@example.org", kOffer, a.handlers());
+    EXPECT_TRUE(run_until(p.io, [&] { return p.incoming != nullptr; }));
+    if (!p.incoming) return call;
+    p.incoming->accept(kAnswer);
+    EXPECT_TRUE(run_until(p.io, [&] { return a.established && p.bob_events.established; }));
+    return call;
+}
+
+std::vector<Message> parsed(const std::vector<std::string>& datagrams) {
+    std::vector<Message> r;
+    for (const auto& d : datagrams) {
+        Message m;
+        if (!parse_message(d, m)) r.push_back(m);
+    }
+    return r;
+}
+
+bool is_request(const Message& m, std::string_view method, uint32_t cseq) {
+    return m.is_request() && m.method() == method && m.cseq().number == cseq;
+}
+
+bool is_response(const Message& m, int status, uint32_t cseq) {
+    return !m.is_request() && m.status() == status && m.cseq().number == cseq &&
+           m.cseq().method == "INVITE";
+}
+
+void hangup_and_check(Pair& p, Events& a, const std::shared_ptr<Session>& who) {
+    who->hangup();
+    ASSERT_TRUE(run_until(p.io, [&] { return a.closed() && p.bob_events.closed(); }));
+    EXPECT_EQ(a.closed_status, 200);
+    EXPECT_EQ(p.bob_events.closed_status, 200);
+    EXPECT_EQ(p.alice.session_count(), 0u);
+    EXPECT_EQ(p.bob.session_count(), 0u);
+}
+
+}  // namespace
+
+TEST(UserAgentReinvite, FromCallerAnsweredByOnReoffer) {
+    Pair p;
+    p.bob_events.reoffer_answer = kAnswer2;
+    Events a;
+    auto call = establish(p, a);
+    auto in = p.incoming;
+    ASSERT_TRUE(in);
+    // What reaches Bob's socket and what Bob sends.
+    std::vector<std::string> bob_in, bob_out;
+    std::size_t oks_when_acked = 0;
+    auto count_oks = [&] {
+        std::size_t n = 0;
+        for (auto& m : parsed(bob_out)) n += is_response(m, 200, 2);
+        return n;
+    };
+    p.bob.transport()->set_raw_handler([&](std::span<const uint8_t> d, const UdpEndpoint&) {
+        bob_in.emplace_back(reinterpret_cast<const char*>(d.data()), d.size());
+        Message m;
+        if (!parse_message(bob_in.back(), m) && is_request(m, "ACK", 2) && !oks_when_acked)
+            oks_when_acked = count_oks();
+        return false;  // not consumed: the UA handles it as usual
+    });
+    p.bob.transport()->set_send_observer(
+        [&](std::string_view d, const UdpEndpoint&) { bob_out.emplace_back(d); });
+
+    Done done;
+    call->reinvite(kOffer2, done.fn());
+    EXPECT_FALSE(done.called());
+    ASSERT_TRUE(run_until(p.io, [&] { return done.called(); }));
+    EXPECT_EQ(done.status, 200);
+    EXPECT_EQ(done.answer, kAnswer2);
+    ASSERT_EQ(p.bob_events.offers.size(), 1u);
+    EXPECT_EQ(p.bob_events.offers[0], kOffer2);
+    EXPECT_EQ(call->local_sdp(), kOffer2);
+    EXPECT_EQ(call->remote_sdp(), kAnswer2);
+    EXPECT_EQ(in->remote_sdp(), kOffer2);
+    EXPECT_EQ(in->local_sdp(), kAnswer2);
+    EXPECT_EQ(call->state(), Session::State::confirmed);
+    EXPECT_EQ(in->state(), Session::State::confirmed);
+
+    // The re-INVITE is in the dialog (§12.2.1.1) and the ACK has its CSeq number (§13.2.2.4).
+    ASSERT_TRUE(run_until(p.io, [&] { return oks_when_acked > 0; }));
+    auto msgs = parsed(bob_in);
+    const Message* reinv = nullptr;
+    const Message* ack = nullptr;
+    for (auto& m : msgs) {
+        if (is_request(m, "INVITE", 2) && !reinv) reinv = &m;
+        if (is_request(m, "ACK", 2) && !ack) ack = &m;
+    }
+    ASSERT_TRUE(reinv);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(reinv->call_id(), in->call_id());
+    EXPECT_EQ(reinv->from_tag(), call->dialog()->local_tag);
+    EXPECT_EQ(reinv->to_tag(), in->dialog()->local_tag);
+    EXPECT_EQ(reinv->body(), kOffer2);
+    EXPECT_EQ(reinv->header("Content-Type"), "application/sdp");
+    ASSERT_TRUE(reinv->contact());
+    EXPECT_EQ(reinv->contact()->uri.port, p.alice.port());
+    EXPECT_EQ(reinv->request_uri(), p.bob.contact());  // the remote target
+    EXPECT_EQ(ack->call_id(), in->call_id());
+    EXPECT_EQ(ack->cseq().method, "ACK");
+    EXPECT_NE(ack->via().branch, reinv->via().branch);
+    EXPECT_EQ(in->dialog()->remote_cseq, 2u);
+
+    // The ACK stopped the 200 retransmissions (T1 = 50 ms: several would have gone by).
+    run_for(p.io, milliseconds(800));
+    EXPECT_GE(oks_when_acked, 1u);
+    EXPECT_EQ(count_oks(), oks_when_acked);
+    EXPECT_EQ(done.count, 1);
+    EXPECT_FALSE(a.closed());
+    EXPECT_FALSE(p.bob_events.closed());
+    hangup_and_check(p, a, call);
+}
+
+TEST(UserAgentReinvite, FromCallee) {
+    Pair p;
+    Events a;
+    a.reoffer_answer = kAnswer2;
+    auto call = establish(p, a);
+    auto in = p.incoming;
+    ASSERT_TRUE(in);
+    Done done;
+    in->reinvite(kOffer2, done.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return done.called(); }));
+    EXPECT_EQ(done.status, 200);
+    EXPECT_EQ(done.answer, kAnswer2);
+    ASSERT_EQ(a.offers.size(), 1u);
+    EXPECT_EQ(a.offers[0], kOffer2);
+    EXPECT_EQ(in->local_sdp(), kOffer2);
+    EXPECT_EQ(in->remote_sdp(), kAnswer2);
+    EXPECT_EQ(call->remote_sdp(), kOffer2);
+    EXPECT_EQ(call->local_sdp(), kAnswer2);
+    EXPECT_EQ(in->dialog()->local_cseq, 1u);  // the UAS's first request in the dialog
+    EXPECT_EQ(call->dialog()->remote_cseq, 1u);
+    // A second one in the same dialog, then the caller hangs up.
+    Done again;
+    in->reinvite(kOffer, again.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return again.called(); }));
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(a.offers.size(), 2u);
+    EXPECT_EQ(in->local_sdp(), kOffer);
+    hangup_and_check(p, a, call);
+}
+
+TEST(UserAgentReinvite, NoHandlerAnswers488AndDialogStays) {
+    Pair p;  // Bob has no on_reoffer
+    Events a;
+    auto call = establish(p, a);
+    auto in = p.incoming;
+    ASSERT_TRUE(in);
+    Done done;
+    call->reinvite(kOffer2, done.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return done.called(); }));
+    EXPECT_EQ(done.status, 488);
+    EXPECT_EQ(done.answer, "");
+    EXPECT_EQ(call->local_sdp(), kOffer);  // the old session stays (§14.1)
+    EXPECT_EQ(call->remote_sdp(), kAnswer);
+    EXPECT_EQ(in->remote_sdp(), kOffer);
+    EXPECT_EQ(call->state(), Session::State::confirmed);
+    EXPECT_EQ(in->state(), Session::State::confirmed);
+    run_for(p.io, milliseconds(200));
+    EXPECT_FALSE(a.closed());
+    EXPECT_FALSE(p.bob_events.closed());
+    hangup_and_check(p, a, in);  // BYE in the dialog still works (CSeq ordering included)
+    EXPECT_EQ(a.closed_reason, "Remote hangup");
+}
+
+TEST(UserAgentReinvite, HandlerReturningEmptyAnswers488) {
+    Pair p;
+    p.bob_events.reoffer_answer = "";
+    Events a;
+    auto call = establish(p, a);
+    auto in = p.incoming;
+    ASSERT_TRUE(in);
+    Done done;
+    call->reinvite(kOffer2, done.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return done.called(); }));
+    EXPECT_EQ(done.status, 488);
+    ASSERT_EQ(p.bob_events.offers.size(), 1u);
+    EXPECT_EQ(p.bob_events.offers[0], kOffer2);
+    EXPECT_EQ(in->remote_sdp(), kOffer);
+    EXPECT_EQ(in->local_sdp(), kAnswer);
+    EXPECT_EQ(call->local_sdp(), kOffer);
+    // The dialog still carries a successful re-INVITE afterwards.
+    in->set_handlers([&] {
+        p.bob_events.reoffer_answer = kAnswer2;
+        return p.bob_events.handlers();
+    }());
+    Done second;
+    call->reinvite(kOffer2, second.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return second.called(); }));
+    EXPECT_EQ(second.status, 200);
+    EXPECT_EQ(in->local_sdp(), kAnswer2);
+    hangup_and_check(p, a, call);
+}
+
+TEST(UserAgentReinvite, AnswerCanComeLaterAndIsRefusedIfTheDialogEndedMeanwhile) {
+    Pair p;
+    Events a;
+    auto call = establish(p, a);
+    auto in = p.incoming;
+    ASSERT_TRUE(in);
+    // Bob answers 300 ms later (as a phone that must gather ICE candidates first).
+    std::function<void(std::string)> pending;
+    SessionHandlers h = p.bob_events.handlers();
+    h.on_reoffer = [&](std::string_view, std::function<void(std::string)> respond) {
+        pending = std::move(respond);
+    };
+    in->set_handlers(h);
+    Done done;
+    call->reinvite(kOffer2, done.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return static_cast<bool>(pending); }));
+    run_for(p.io, milliseconds(300));
+    EXPECT_FALSE(done.called());
+    pending(kAnswer2);
+    pending(kAnswer);  // a second call is ignored
+    ASSERT_TRUE(run_until(p.io, [&] { return done.called(); }));
+    EXPECT_EQ(done.status, 200);
+    EXPECT_EQ(done.answer, kAnswer2);
+    EXPECT_EQ(in->local_sdp(), kAnswer2);
+
+    // Again, but the caller hangs up before bob answers: the late answer gets 487.
+    pending = nullptr;
+    Done late;
+    run_for(p.io, milliseconds(100));
+    call->reinvite(kOffer, late.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return static_cast<bool>(pending); }));
+    in->hangup();  // BYE from bob while his answer is pending
+    ASSERT_TRUE(run_until(p.io, [&] { return late.called() && a.closed(); }));
+    EXPECT_NE(late.status, 200);
+    pending(kAnswer2);  // too late: must not revive anything
+    run_for(p.io, milliseconds(200));
+    EXPECT_EQ(in->state(), Session::State::terminated);
+}
+
+TEST(UserAgentReinvite, GlareGets491AndDialogSurvives) {
+    Pair p;
+    p.bob_events.reoffer_answer = kAnswer2;
+    Events a;
+    a.reoffer_answer = kAnswer;
+    auto call = establish(p, a);
+    auto in = p.incoming;
+    ASSERT_TRUE(in);
+    Done da, db;
+    call->reinvite(kOffer2, da.fn());  // both in flight before either arrives
+    in->reinvite(kOffer, db.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return da.called() && db.called(); }));
+    EXPECT_TRUE(da.status == 491 || db.status == 491) << da.status << " " << db.status;
+    EXPECT_EQ(call->state(), Session::State::confirmed);
+    EXPECT_EQ(in->state(), Session::State::confirmed);
+    EXPECT_FALSE(a.closed());
+    EXPECT_FALSE(p.bob_events.closed());
+    // The retry (§14.1 says after a random delay; the test does not wait) succeeds.
+    Done retry;
+    call->reinvite(kOffer2, retry.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return retry.called(); }));
+    EXPECT_EQ(retry.status, 200);
+    EXPECT_EQ(retry.answer, kAnswer2);
+    hangup_and_check(p, a, call);
+}
+
+TEST(UserAgentReinvite, RefusedOutsideConfirmedAndWhilePending) {
+    Pair p;
+    p.bob_events.reoffer_answer = kAnswer2;
+    Events a;
+    std::vector<std::string> alice_out;
+    p.alice.transport()->set_send_observer(
+        [&](std::string_view d, const UdpEndpoint&) { alice_out.emplace_back(d); });
+    auto sent_cseq2 = [&] {
+        for (auto& m : parsed(alice_out))
+            if (m.is_request() && m.cseq().number >= 2) return true;
+        return false;
+    };
+    auto call =
+        p.alice.invite(uri_of(p.bob.contact()), "sip:bob@example.org", kOffer, a.handlers());
+    Done calling;
+    call->reinvite(kOffer2, calling.fn());  // state calling
+    EXPECT_FALSE(calling.called());         // posted, not run inside reinvite()
+    ASSERT_TRUE(run_until(p.io, [&] { return calling.called() && p.incoming != nullptr; }));
+    EXPECT_EQ(calling.status, 500);
+    EXPECT_EQ(calling.answer, "");
+    Done incoming;
+    p.incoming->reinvite(kOffer2, incoming.fn());  // UAS not answered yet
+    p.incoming->accept(kAnswer);
+    ASSERT_TRUE(run_until(p.io, [&] { return a.established && p.bob_events.established; }));
+    ASSERT_TRUE(run_until(p.io, [&] { return incoming.called(); }));
+    EXPECT_EQ(incoming.status, 500);
+
+    Done empty;
+    call->reinvite("", empty.fn());  // an offer is required
+    ASSERT_TRUE(run_until(p.io, [&] { return empty.called(); }));
+    EXPECT_EQ(empty.status, 500);
+    run_for(p.io, milliseconds(100));
+    EXPECT_FALSE(sent_cseq2());  // nothing was sent for the refused calls
+
+    // Only one re-INVITE at a time.
+    Done first, second;
+    call->reinvite(kOffer2, first.fn());
+    call->reinvite(kOffer2, second.fn());
+    ASSERT_TRUE(run_until(p.io, [&] { return first.called() && second.called(); }));
+    EXPECT_EQ(first.status, 200);
+    EXPECT_EQ(second.status, 491);
+    EXPECT_EQ(p.bob_events.offers.size(), 1u);
+
+    hangup_and_check(p, a, call);
+    Done after;
+    call->reinvite(kOffer2, after.fn());  // terminated
+    ASSERT_TRUE(run_until(p.io, [&] { return after.called(); }));
+    EXPECT_EQ(after.status, 500);
+}
+
+TEST(UserAgentReinvite, ByeWhileReinvitePending) {
+    // Bob (a raw peer) never answers the re-INVITE and hangs up instead: done(487) comes
+    // just before on_closed.
+    asio::io_context io;
+    UserAgent alice(io, config("sip:alice@example.org"));
+    ASSERT_FALSE(alice.start());
+    RawPeer peer(io);
+    Events a;
+    auto call = alice.invite(uri_of("sip:bob@127.0.0.1:" + std::to_string(peer.port())),
+                             "sip:bob@example.org", kOffer, a.handlers());
+    ASSERT_TRUE(run_until(io, [&] { return !peer.received.empty(); }));
+    Message inv;
+    ASSERT_FALSE(parse_message(peer.received[0].data, inv));
+    auto ok = make_response(inv, 200, {}, "peertag");
+    ok.add("Contact", "<sip:bob@127.0.0.1:" + std::to_string(peer.port()) + ">");
+    ok.set_body(kAnswer, "application/sdp");
+    UdpEndpoint to(asio::ip::make_address("127.0.0.1"), alice.port());
+    peer.send(ok.to_string(), to);
+    ASSERT_TRUE(run_until(io, [&] { return a.established; }));
+    Done done;
+    done.events = &a;
+    call->reinvite(kOffer2, done.fn());
+    auto find = [&](std::string_view method, uint32_t cseq) -> std::optional<Message> {
+        for (auto& d : peer.received) {
+            Message m;
+            if (!parse_message(d.data, m) && is_request(m, method, cseq)) return m;
+        }
+        return std::nullopt;
+    };
+    ASSERT_TRUE(run_until(io, [&] { return find("INVITE", 2).has_value(); }));
+    std::string bye =
+        "BYE sip:alice@127.0.0.1:" + std::to_string(alice.port()) +
+        " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(peer.port()) +
+        ";branch=z9hG4bKbye1\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.org>;tag=peertag\r\n"
+        "To: " +
+        std::string(*inv.header("From")) + "\r\nCall-ID: " + std::string(inv.call_id()) +
+        "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    peer.send(bye, to);
+    ASSERT_TRUE(run_until(io, [&] { return a.closed(); }));
+    EXPECT_EQ(a.closed_status, 200);
+    EXPECT_EQ(done.status, 487);
+    EXPECT_EQ(a.order, (std::vector<std::string>{"done:487", "closed:200"}));
+    bool bye_ok = false;
+    for (auto& d : peer.received) {
+        Message m;
+        if (!parse_message(d.data, m) && !m.is_request() && m.cseq().method == "BYE")
+            bye_ok = m.status() == 200;
+    }
+    EXPECT_TRUE(bye_ok);
+    run_for(io, milliseconds(300));
+    EXPECT_EQ(done.count, 1);
+    EXPECT_EQ(a.closed_count, 1);
+}
+
+TEST(UserAgentReinvite, Retransmitted2xxReAckedAnd481EndsDialog) {
+    asio::io_context io;
+    UserAgent alice(io, config("sip:alice@example.org"));
+    ASSERT_FALSE(alice.start());
+    RawPeer peer(io);
+    Events a;
+    auto call = alice.invite(uri_of("sip:bob@127.0.0.1:" + std::to_string(peer.port())),
+                             "sip:bob@example.org", kOffer, a.handlers());
+    ASSERT_TRUE(run_until(io, [&] { return !peer.received.empty(); }));
+    Message inv;
+    ASSERT_FALSE(parse_message(peer.received[0].data, inv));
+    const std::string peer_contact = "<sip:bob@127.0.0.1:" + std::to_string(peer.port()) + ">";
+    auto ok = make_response(inv, 200, {}, "peertag");
+    ok.add("Contact", peer_contact);
+    ok.set_body(kAnswer, "application/sdp");
+    UdpEndpoint to(asio::ip::make_address("127.0.0.1"), alice.port());
+    peer.send(ok.to_string(), to);
+    ASSERT_TRUE(run_until(io, [&] { return a.established; }));
+    auto find_all = [&](std::string_view method, uint32_t cseq) {
+        std::vector<Message> r;
+        for (auto& d : peer.received) {
+            Message m;
+            if (!parse_message(d.data, m) && is_request(m, method, cseq)) r.push_back(m);
+        }
+        return r;
+    };
+
+    Done done;
+    call->reinvite(kOffer2, done.fn());
+    ASSERT_TRUE(run_until(io, [&] { return !find_all("INVITE", 2).empty(); }));
+    Message reinv = find_all("INVITE", 2)[0];
+    EXPECT_EQ(reinv.to_tag(), "peertag");
+    EXPECT_EQ(reinv.request_uri(), "sip:bob@127.0.0.1:" + std::to_string(peer.port()));
+    auto ok2 = make_response(reinv, 200);
+    ok2.add("Contact", peer_contact);
+    ok2.set_body(kAnswer2, "application/sdp");
+    peer.send(ok2.to_string(), to);
+    ASSERT_TRUE(run_until(io, [&] { return done.called() && find_all("ACK", 2).size() == 1; }));
+    EXPECT_EQ(done.status, 200);
+    EXPECT_EQ(call->remote_sdp(), kAnswer2);
+    peer.send(ok2.to_string(), to);  // retransmission -> the same ACK again (§13.2.2.4)
+    ASSERT_TRUE(run_until(io, [&] { return find_all("ACK", 2).size() == 2; }));
+    EXPECT_EQ(find_all("ACK", 2)[0].raw(), find_all("ACK", 2)[1].raw());
+    EXPECT_EQ(done.count, 1);
+
+    // §12.2.1.2: 481 to a request in the dialog ends it; done first, then on_closed.
+    Done gone;
+    gone.events = &a;
+    call->reinvite(kOffer, gone.fn());
+    ASSERT_TRUE(run_until(io, [&] { return !find_all("INVITE", 3).empty(); }));
+    peer.send(make_response(find_all("INVITE", 3)[0], 481).to_string(), to);
+    ASSERT_TRUE(run_until(io, [&] { return a.closed(); }));
+    EXPECT_EQ(gone.status, 481);
+    EXPECT_EQ(a.closed_status, 481);
+    EXPECT_EQ(a.order, (std::vector<std::string>{"done:481", "closed:481"}));
+    EXPECT_EQ(call->state(), Session::State::terminated);
+    EXPECT_EQ(alice.session_count(), 0u);
+    EXPECT_EQ(call->local_sdp(), kOffer2);  // the failed offer did not replace it
+}
+
+TEST(UserAgentReinvite, RawPeerWrongTagOverlapAndAck) {
+    // A raw UAC: INVITE, ACK, then re-INVITEs to a real UAS.
+    asio::io_context io;
+    UserAgent bob(io, config("sip:bob@example.org"));
+    ASSERT_FALSE(bob.start());
+    Events b;
+    b.reoffer_answer = kAnswer2;
+    std::shared_ptr<Session> in;
+    bob.on_incoming([&](std::shared_ptr<Session> s) {
+        in = s;
+        s->set_handlers(b.handlers());
+        s->accept(kAnswer);
+    });
+    RawPeer peer(io);
+    const std::string port = std::to_string(peer.port());
+    UdpEndpoint to(asio::ip::make_address("127.0.0.1"), bob.port());
+    auto request = [&](std::string_view method, uint32_t cseq, const std::string& to_tag,
+                       const std::string& branch, const std::string& body) {
+        std::string m = std::string(method) + " sip:bob@127.0.0.1:" + std::to_string(bob.port()) +
+                        " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" + port + ";branch=" + branch +
+                        "\r\nMax-Forwards: 70\r\nTo: <sip:bob@example.org>" +
+                        (to_tag.empty() ? "" : ";tag=" + to_tag) +
+                        "\r\nFrom: <sip:x@example.org>;tag=xtag\r\nCall-ID: raw-reinvite\r\n"
+                        "CSeq: " +
+                        std::to_string(cseq) + " " + std::string(method) +
+                        "\r\nContact: <sip:x@127.0.0.1:" + port + ">\r\n";
+        if (!body.empty()) m += "Content-Type: application/sdp\r\n";
+        return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    auto responses = [&](int status, uint32_t cseq) {
+        std::vector<Message> r;
+        for (auto& d : peer.received) {
+            Message m;
+            if (!parse_message(d.data, m) && is_response(m, status, cseq)) r.push_back(m);
+        }
+        return r;
+    };
+    peer.send(request("INVITE", 1, "", "z9hG4bKraw1", kOffer), to);
+    ASSERT_TRUE(run_until(io, [&] { return !responses(200, 1).empty(); }));
+    const std::string tag = responses(200, 1)[0].to_tag();
+    ASSERT_FALSE(tag.empty());
+    peer.send(request("ACK", 1, tag, "z9hG4bKraw1ack", ""), to);
+    ASSERT_TRUE(run_until(io, [&] { return b.established; }));
+
+    // §12.2.2: a To tag that matches no dialog -> 481.
+    peer.send(request("INVITE", 2, "wrongtag", "z9hG4bKraw2", kOffer2), to);
+    ASSERT_TRUE(run_until(io, [&] { return !responses(481, 2).empty(); }));
+    EXPECT_TRUE(b.offers.empty());
+    EXPECT_EQ(in->state(), Session::State::confirmed);
+
+    // A good re-INVITE: 200 with the answer, retransmitted while no ACK comes.
+    peer.send(request("INVITE", 3, tag, "z9hG4bKraw3", kOffer2), to);
+    ASSERT_TRUE(run_until(io, [&] { return responses(200, 3).size() >= 2; }));
+    Message ok3 = responses(200, 3)[0];
+    EXPECT_EQ(ok3.body(), kAnswer2);
+    EXPECT_EQ(ok3.to_tag(), tag);
+    ASSERT_TRUE(ok3.contact());
+    EXPECT_EQ(ok3.contact()->uri.port, bob.port());
+    EXPECT_EQ(in->remote_sdp(), kOffer2);
+    EXPECT_EQ(in->local_sdp(), kAnswer2);
+
+    // Overlap (§14.2): another re-INVITE while that 200 waits for its ACK -> 500 with
+    // Retry-After 0-10 s; the handler is not asked.
+    peer.send(request("INVITE", 4, tag, "z9hG4bKraw4", kOffer), to);
+    ASSERT_TRUE(run_until(io, [&] { return !responses(500, 4).empty(); }));
+    auto retry = responses(500, 4)[0].header("Retry-After");
+    ASSERT_TRUE(retry);
+    int secs = std::stoi(std::string(*retry));
+    EXPECT_GE(secs, 0);
+    EXPECT_LE(secs, 10);
+    EXPECT_EQ(b.offers.size(), 1u);
+
+    // The ACK stops the retransmissions of the 200.
+    peer.send(request("ACK", 3, tag, "z9hG4bKraw3ack", ""), to);
+    run_for(io, milliseconds(100));
+    const std::size_t oks = responses(200, 3).size();
+    run_for(io, milliseconds(800));
+    EXPECT_EQ(responses(200, 3).size(), oks);
+
+    // Offerless re-INVITE: our 200 carries an offer, the ACK the answer (RFC 3261 §13.2.1).
+    peer.send(request("INVITE", 5, tag, "z9hG4bKraw5", ""), to);
+    ASSERT_TRUE(run_until(io, [&] { return !responses(200, 5).empty(); }));
+    ASSERT_EQ(b.offers.size(), 2u);
+    EXPECT_EQ(b.offers[1], "");
+    EXPECT_EQ(responses(200, 5)[0].body(), kAnswer2);
+    peer.send(request("ACK", 5, tag, "z9hG4bKraw5ack", kOffer), to);
+    ASSERT_TRUE(run_until(io, [&] { return in->remote_sdp() == kOffer; }));
+    EXPECT_FALSE(b.closed());
+    EXPECT_EQ(in->state(), Session::State::confirmed);
 }

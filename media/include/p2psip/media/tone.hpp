@@ -20,9 +20,11 @@ struct ToneReport {
 // at 48 kHz a bin is 11.7 Hz).
 ToneReport analyze_tone(std::span<const int16_t> pcm, int sample_rate, double expected_hz);
 
-// Reads a WAV (down-mixed to mono), trims leading/trailing silence, then analyze_tone().
-// errc::not_an_audio_signal if nothing is above the silence threshold.
-std::error_code analyze_wav(const std::string& path, double expected_hz, ToneReport& out);
+// Reads a WAV (down-mixed to mono), trims leading/trailing silence, then analyze_tone() on
+// all of it, or on its last `last_seconds` when > 0 (e.g. "did audio come back after the
+// outage"). errc::not_an_audio_signal if nothing is above the silence threshold.
+std::error_code analyze_wav(const std::string& path, double expected_hz, ToneReport& out,
+                            double last_seconds = 0);
 
 // Writes a mono 16-bit sine WAV.
 std::error_code write_tone_wav(const std::string& path, double freq_hz, double seconds,

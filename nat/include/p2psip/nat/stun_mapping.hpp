@@ -48,6 +48,8 @@ class StunMapping : public std::enable_shared_from_this<StunMapping> {
     // Binding: ({}, mapped) or (stun_timeout / stun_error, {}).
     void start(MappingFn on_mapping);
     void stop();
+    // Starts a Binding now (unless one is in flight), e.g. when the network may have changed.
+    void refresh();
     // True when `datagram` is a STUN message from the server (consumed, even if invalid).
     bool on_datagram(std::span<const uint8_t> datagram, const Endpoint& from);
 

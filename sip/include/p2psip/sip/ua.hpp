@@ -43,11 +43,28 @@ struct UaConfig {
 //   BYE (either side)     -> 200 "Remote hangup" / "Local hangup"
 //   CANCEL received (UAS) -> 487 "Cancelled by caller"
 //   reject()/hangup() UAS -> the status sent, "Rejected: <reason>"
-//   no ACK for our 2xx    -> 408 "No ACK received" (a BYE is sent)
+//   no ACK for our 2xx    -> 408 "No ACK received" (a BYE is sent; also for the 2xx to a
+//                            re-INVITE)
+//   481 / 408 to our re-INVITE -> that status (after its `done`, RFC 3261 §12.2.1.2)
 struct SessionHandlers {
     std::function<void(int status, std::string_view reason)> on_progress;  // 1xx (UAC)
     std::function<void(std::string_view remote_sdp)> on_established;       // 2xx+ACK
     std::function<void(int status, std::string reason)> on_closed;
+    // re-INVITE received in a confirmed dialog (RFC 3261 §14.2), either role. Called with
+    // the new offer (empty view for a re-INVITE without body); returns the SDP for our 200
+    // OK (the answer, or our offer when the re-INVITE had none; the answer is then taken
+    // from the ACK), or "" to reject with 488 Not Acceptable Here (the dialog stays up).
+    // Unset -> 488. When a 200 is sent, remote_sdp() (= the offer) and local_sdp() (= the
+    // returned SDP) are updated at once; the 200 is retransmitted until its ACK arrives
+    // (§13.3.1.4; no ACK within 64*T1 -> BYE, on_closed 408 "No ACK received").
+    // Another re-INVITE arriving while we wait for our own re-INVITE's answer gets 491;
+    // while our 200 to the previous one waits for its ACK (or before the initial INVITE
+    // was ACKed) it gets 500 + Retry-After 0-10 s (§14.2).
+    // Asynchronous: the handler calls `respond` exactly once, now or later (e.g. after ICE
+    // gathering for an ICE restart); the transaction sends 100 Trying meanwhile. If the
+    // dialog ended before `respond`, the re-INVITE gets 487.
+    std::function<void(std::string_view offer, std::function<void(std::string sdp)> respond)>
+        on_reoffer;
 };
 
 namespace detail {
@@ -89,6 +106,25 @@ class Session : public std::enable_shared_from_this<Session> {
     void reject(int code, std::string reason);  // UAS: 3xx-6xx
     void hangup();                              // UAC early: CANCEL; confirmed: BYE; UAS early: 603
 
+    // re-INVITE (RFC 3261 §14.1), either role, only in state confirmed: INVITE in the dialog
+    // (CSeq+1, route set, remote target, our current Contact) with `sdp_offer`. done runs
+    // once on the io_context thread:
+    //   2xx          -> done(status, answer); the ACK is sent (and re-sent for 2xx
+    //                   retransmissions), local_sdp() = offer and remote_sdp() = answer
+    //                   (unchanged when the 2xx has no body), remote target refreshed
+    //   491          -> done(491, ""): glare; the caller retries after a random delay
+    //                   (§14.1: 2.1-4 s if it owns the Call-ID, i.e. role() == uac, else 0-2 s)
+    //   481, 408     -> done(status, "") then the dialog ends: on_closed(status, reason)
+    //                   (a BYE is also attempted after 408)
+    //   other >= 300 -> done(status, ""); dialog and SDPs unchanged
+    //   session ends before the final response (BYE either way) -> done(487, "") just
+    //                   before on_closed
+    // Refused without sending anything (done posted): not confirmed, empty offer or UA not
+    // started -> done(500, ""); another re-INVITE (ours or the peer's) still pending ->
+    // done(491, ""). After UserAgent::stop() or its destruction done is not called.
+    void reinvite(std::string sdp_offer,
+                  std::function<void(int status, std::string answer_sdp)> done);
+
   private:
     friend class detail::UaCore;
     friend class UserAgent;
@@ -101,7 +137,14 @@ class Session : public std::enable_shared_from_this<Session> {
     void on_ack(const Message& ack);
     void on_bye(const std::shared_ptr<ServerTransaction>& txn, const Message& bye);
     void on_cancel();
-    void retransmit_2xx();
+    void retransmit_2xx(unsigned gen);
+    void start_2xx_retransmission(std::string wire, const Message& req, const UdpEndpoint& src);
+    void on_reinvite(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
+    void answer_reinvite(const std::shared_ptr<ServerTransaction>& txn, const Message& req,
+                         std::string sdp);
+    void on_reinvite_response(const Message& r);
+    void finish_reinvite(int status, std::string answer);
+    UdpEndpoint in_dialog_destination() const;
 
     std::weak_ptr<detail::UaCore> core_;
     Role role_;
@@ -128,6 +171,20 @@ class Session : public std::enable_shared_from_this<Session> {
     bool bye_after_ack_ = false;
     std::chrono::milliseconds ok_interval_{};
     std::unique_ptr<asio::steady_timer> ok_timer_, ok_timeout_;
+    bool ok_pending_ = false;       // a 2xx of ours (INVITE or re-INVITE) waits for its ACK
+    uint32_t ok_cseq_ = 0;          // CSeq of the INVITE that 2xx answers
+    unsigned ok_gen_ = 0;           // invalidates timer handlers of an earlier 2xx
+    bool ok_wants_answer_ = false;  // offerless re-INVITE: our 200 had the offer
+    bool reoffer_running_ = false;  // on_reoffer has not responded yet
+    // Our re-INVITE (either role)
+    std::shared_ptr<ClientTransaction> reinvite_txn_;
+    std::function<void(int, std::string)> reinvite_done_;
+    bool reinvite_out_ = false;  // waiting for its final response
+    uint32_t reinvite_cseq_ = 0;
+    std::string reinvite_offer_;
+    std::string reack_wire_;  // ACK of the last re-INVITE 2xx
+    uint32_t reack_cseq_ = 0;
+    UdpEndpoint reack_dest_;
 };
 
 // The UA core (RFC 3261 §8, §13-15) over UDP.
