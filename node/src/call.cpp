@@ -381,13 +381,7 @@ void Call::on_ice_state(nat::IceState state) {
 void Call::start_media() {
     media_at_ = Clock::now();
     report_.ice_ms = since_dial();
-    report_.ice_pair = udp_ ? udp_->description() : ice_->selected_pair();
-    // "srflx 1.2.3.4:5 <-> relay 6.7.8.9:10": the first word of each side is its type.
-    if (auto arrow = report_.ice_pair.find(" <-> "); arrow != std::string::npos) {
-        report_.local_candidate = report_.ice_pair.substr(0, report_.ice_pair.find(' '));
-        const auto remote = report_.ice_pair.substr(arrow + 5);
-        report_.remote_candidate = remote.substr(0, remote.find(' '));
-    }
+    note_pair(udp_ ? udp_->description() : ice_->selected_pair());
     ice_timer_.cancel();
     env_.log->info("{} after {:.0f} ms: {}",
                    udp_ ? "plain media path (no ICE) ready" : "ICE connected", *report_.ice_ms,
@@ -457,6 +451,16 @@ void Call::start_media() {
         duration_timer_.async_wait([weak = weak()](const boost::system::error_code& ec) {
             if (auto self = weak.lock(); self && !ec) self->hangup("duration reached");
         });
+    }
+}
+
+void Call::note_pair(std::string pair) {
+    report_.ice_pair = std::move(pair);
+    // "srflx 1.2.3.4:5 <-> relay 6.7.8.9:10": the first word of each side is its type.
+    if (auto arrow = report_.ice_pair.find(" <-> "); arrow != std::string::npos) {
+        report_.local_candidate = report_.ice_pair.substr(0, report_.ice_pair.find(' '));
+        const auto remote = report_.ice_pair.substr(arrow + 5);
+        report_.remote_candidate = remote.substr(0, remote.find(' '));
     }
 }
 
@@ -622,12 +626,7 @@ void Call::adopt_pending_ice() {
         if (self && self->media_) self->media_->on_packet(packet);
     });
     if (old) old->close();
-    report_.ice_pair = ice_->selected_pair();
-    if (auto arrow = report_.ice_pair.find(" <-> "); arrow != std::string::npos) {
-        report_.local_candidate = report_.ice_pair.substr(0, report_.ice_pair.find(' '));
-        const auto remote = report_.ice_pair.substr(arrow + 5);
-        report_.remote_candidate = remote.substr(0, remote.find(' '));
-    }
+    note_pair(ice_->selected_pair());
     last_rx_change_ = Clock::now();
     env_.log->info("ICE restarted: media now on {}", report_.ice_pair);
 }

@@ -82,6 +82,7 @@ class Call : public std::enable_shared_from_this<Call> {
     void start_ice_restart(const std::string& why);
     void on_reoffer(std::string_view offer, std::function<void(std::string)> respond);
     void adopt_pending_ice();
+    void note_pair(std::string pair);  // report: selected pair and its candidate types
     bool make_plain_path();  // for a peer without ICE
     void start_plain_media();
     void set_session_handlers();
