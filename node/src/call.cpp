@@ -481,7 +481,7 @@ void Call::watch_media() {
         // lost or changed its mapping, an address changed). The caller restarts first;
         // the callee waits longer so that both rarely re-INVITE at once (491 glare).
         const auto quiet = now - self->last_rx_change_;
-        const auto limit = std::chrono::seconds(self->incoming_ ? 5 : 2);
+        const auto limit = std::chrono::seconds(self->incoming_ ? 8 : 2);
         if (quiet > limit && !self->restarting_)
             self->start_ice_restart(
                 fmt::format("no media from the peer for {} ms",

@@ -69,7 +69,7 @@ class Signaling {
     // only arrives through the DHT, "direct" for a peer we know nothing about.
     std::string path_to(const asio::ip::udp::endpoint& ep) const;
     // The media path died in a way that suggests our address changed: learn the public
-    // mapping again (republishing if it moved) and make the DHT re-register our listens.
+    // mapping again (republishing if it moved) and relay through the DHT again.
     void network_changed();
     const Stats& stats() const { return stats_; }
 

@@ -173,10 +173,6 @@ void RunnerDht::cancel_listen(std::uint64_t token) {
     listens_.erase(it);
 }
 
-void RunnerDht::connectivity_changed() {
-    if (running_) runner_.connectivityChanged();
-}
-
 std::chrono::system_clock::time_point RunnerDht::now() const {
     return std::chrono::system_clock::now();
 }

@@ -124,7 +124,7 @@ if [ "$CASE" = rebind ]; then
     ip -n "$ns" route replace default dev wan0
     echo "renumbered rcone1: 203.0.113.2 -> 203.0.113.6" >"$D/renumbered"
   ) &
-  call_once alice 14 || fail "alice's call did not survive the new address (exit $?)"
+  call_once alice 18 || fail "alice's call did not survive the new address (exit $?)"
   [ -f "$D/renumbered" ] || fail "the router was not renumbered"
   [ "$(json_field "$D/alice.json" ice_restarts)" -ge 1 ] || fail "no ICE restart in alice's report"
   netbed_wait_log bob 'call ended' 20 || fail "bob did not end the call"

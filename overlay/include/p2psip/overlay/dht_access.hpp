@@ -50,9 +50,6 @@ class DhtAccess {
         return 0;
     }
     virtual void cancel_listen(std::uint64_t token) { (void)token; }
-    // Our public address may have changed (e.g. the NAT renumbered): re-contact the
-    // neighbours and re-register listens, so notifications reach the new address.
-    virtual void connectivity_changed() {}
 
     // Wall clock used for record expiry (virtual in the simulator).
     virtual std::chrono::system_clock::time_point now() const = 0;

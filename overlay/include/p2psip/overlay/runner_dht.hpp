@@ -54,7 +54,6 @@ class RunnerDht final : public DhtAccess {
     std::uint64_t listen(const dht::InfoHash& key,
                          std::function<void(const Values&)> on_values) override;
     void cancel_listen(std::uint64_t token) override;
-    void connectivity_changed() override;
     std::chrono::system_clock::time_point now() const override;
     TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
     void cancel(TimerId id) override;
