@@ -393,6 +393,13 @@ void Call::start_media() {
     cfg.clock_rate = static_cast<uint32_t>(remote_.codec.clock);
     cfg.tx_key = local_.key;
     cfg.rx_key = remote_.key;
+    cfg.dtmf_payload_type = remote_.dtmf_pt;
+    cfg.on_dtmf = [weak = weak()](char digit) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->report_.dtmf_received.push_back(digit);
+        self->env_.log->info("DTMF received: {}", digit);
+    };
     std::error_code ec;
     const auto& o = env_.options;
     std::string source_spec = !o.play.empty()     ? "wav:" + o.play
@@ -444,6 +451,9 @@ void Call::start_media() {
     if (!udp_) {
         last_rx_change_ = Clock::now();
         watch_media();
+    }
+    if (!o.dtmf.empty()) {
+        if (auto problem = send_dtmf(o.dtmf); !problem.empty()) env_.log->warn("{}", problem);
     }
     if (o.duration > 0) {
         duration_timer_.expires_after(
@@ -629,6 +639,19 @@ void Call::adopt_pending_ice() {
     note_pair(ice_->selected_pair());
     last_rx_change_ = Clock::now();
     env_.log->info("ICE restarted: media now on {}", report_.ice_pair);
+}
+
+std::string Call::send_dtmf(const std::string& digits) {
+    if (!media_) return "no call with media to send DTMF on";
+    if (remote_.dtmf_pt < 0) return "the peer did not accept telephone-events (RFC 4733)";
+    for (char d : digits) {
+        const char digit = static_cast<char>(std::toupper(static_cast<unsigned char>(d)));
+        if (auto ec = media_->send_dtmf(digit))
+            return fmt::format("DTMF '{}' not sent: {}", digit, ec.message());
+        report_.dtmf_sent.push_back(digit);
+    }
+    env_.log->info("DTMF queued: {}", digits);
+    return {};
 }
 
 // ---- the end ----------------------------------------------------------------------------

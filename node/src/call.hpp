@@ -55,6 +55,8 @@ class Call : public std::enable_shared_from_this<Call> {
 
     void answer();
     void hangup(const std::string& why = "hung up locally");
+    // Queues RFC 4733 digits; a message for the user when they cannot be sent.
+    std::string send_dtmf(const std::string& digits);
     bool ended() const { return ended_; }
     bool awaiting_answer() const { return incoming_ && !answered_ && !ended_; }
     const CallReport& report() const { return report_; }

@@ -53,12 +53,14 @@ int run_node(PhoneOptions options) {
             phone.answer();
         else if (cmd == "hangup")
             phone.hangup();
+        else if (cmd == "dtmf" && !arg.empty())
+            phone.send_dtmf(arg);
         else if (cmd == "quit" || cmd == "exit")
             phone.quit(0);
         else if (cmd == "status")
             std::printf("%s\n", phone.status().c_str());
         else
-            std::printf("commands: call AOR | answer | hangup | status | quit\n");
+            std::printf("commands: call AOR | answer | hangup | dtmf DIGITS | status | quit\n");
         std::fflush(stdout);
     });
     if (options.console && !console.start())

@@ -51,6 +51,12 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
     app.add_option("--dht-signaling", o.dht_signaling,
                    "also carry SIP through the DHT (encrypted) until the peer answers directly")
         ->capture_default_str();
+    app.add_option("--dtmf", o.dtmf, "DTMF digits (0-9*#A-D) to send once a call's media flows")
+        ->check([](const std::string& s) {
+            return s.find_first_not_of("0123456789*#ABCDabcd") == std::string::npos
+                       ? std::string{}
+                       : std::string("only 0-9 * # A-D");
+        });
     app.add_option("--report", o.report_file,
                    "append each call report as a JSON line to this file");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")

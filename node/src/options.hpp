@@ -36,6 +36,7 @@ struct PhoneOptions {
     // Filled by finalize() from stun/turn.
     std::string stun_host, turn_host, turn_user, turn_password;
     std::uint16_t stun_port = 0, turn_port = 0;
+    std::string dtmf;         // digits to send (RFC 4733) once media flows, e.g. "123#"
     std::string report_file;  // also write each call report as JSON here
     std::string log_level = "info";
     bool console = true;  // read commands from stdin

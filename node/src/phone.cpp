@@ -153,6 +153,14 @@ void Phone::hangup() {
         log_->warn("no call to hang up");
 }
 
+void Phone::send_dtmf(const std::string& digits) {
+    if (!call_ || call_->ended()) {
+        log_->warn("no call to send DTMF on");
+        return;
+    }
+    if (auto problem = call_->send_dtmf(digits); !problem.empty()) log_->warn("{}", problem);
+}
+
 std::string Phone::status() const {
     return fmt::format("{} | dht nodes {} | call: {}", aor_, dht_ ? dht_->good_nodes() : 0,
                        call_ && !call_->ended() ? call_->report().peer_aor : "none");

@@ -27,6 +27,7 @@ class Phone {
     void dial(const std::string& target);
     void answer();
     void hangup();
+    void send_dtmf(const std::string& digits);
     void quit(int exit_code);  // withdraws the binding, then stops the io_context
     std::string status() const;
     int exit_code() const { return exit_code_; }

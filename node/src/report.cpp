@@ -61,6 +61,9 @@ std::string to_text(const CallReport& r) {
         out += fmt::format("pair types:     local {} / remote {}\n", r.local_candidate,
                            r.remote_candidate);
     if (r.ice_restarts) out += fmt::format("ice restarts:   {}\n", r.ice_restarts);
+    if (!r.dtmf_sent.empty() || !r.dtmf_received.empty())
+        out +=
+            fmt::format("dtmf:           sent '{}', received '{}'\n", r.dtmf_sent, r.dtmf_received);
     if (!r.signaling.empty())
         out += fmt::format("signaling:      {}{}\n", r.signaling,
                            r.sip_via_dht
@@ -88,7 +91,8 @@ std::string to_json(const CallReport& r) {
         "\"srtp_suite\":{},\"packets_sent\":{},\"packets_received\":{},\"packets_lost\":{},"
         "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f},\"rtt_ms\":{},"
         "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f},\"local_candidate\":{},"
-        "\"remote_candidate\":{},\"signaling\":{},\"sip_via_dht\":{},\"ice_restarts\":{}}}",
+        "\"remote_candidate\":{},\"signaling\":{},\"sip_via_dht\":{},\"ice_restarts\":{},"
+        "\"dtmf_sent\":{},\"dtmf_received\":{}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
         r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
@@ -96,7 +100,8 @@ std::string to_json(const CallReport& r) {
         r.srtp ? "true" : "false", json_string(r.srtp_suite), r.packets_sent, r.packets_received,
         r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds, json_ms(r.rtt_ms),
         r.playout_delay_ms, r.mos, json_string(r.local_candidate), json_string(r.remote_candidate),
-        json_string(r.signaling), r.sip_via_dht, r.ice_restarts);
+        json_string(r.signaling), r.sip_via_dht, r.ice_restarts, json_string(r.dtmf_sent),
+        json_string(r.dtmf_received));
 }
 
 }  // namespace p2psip::node

@@ -18,6 +18,7 @@ struct CallReport {
     std::string signaling;  // "direct" or "dht" (SIP only got through the DHT)
     std::size_t sip_via_dht = 0;  // SIP messages of this call received through the DHT
     int ice_restarts = 0;         // completed ICE restarts (re-INVITE after the path died)
+    std::string dtmf_sent, dtmf_received;  // RFC 4733 digits, in order
     std::string codec;     // "opus/48000/2 (pt 111)"
     bool srtp = false;
     std::string srtp_suite;

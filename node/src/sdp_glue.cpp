@@ -13,7 +13,35 @@ std::vector<sdp::Codec> codec_table(const std::vector<std::string>& preference) 
         if (name == "opus") out.push_back({111, "opus", 48000, 2, "useinbandfec=1"});
         if (name == "pcmu") out.push_back({0, "PCMU", 8000, 1, ""});
     }
+    // RFC 4733 §7.1.1: DTMF events at the clock of each audio codec offered.
+    bool wide = false, narrow = false;
+    for (const auto& c : out) (c.clock == 48000 ? wide : narrow) = true;
+    if (wide) out.push_back({101, "telephone-event", 48000, 1, "0-16"});
+    if (narrow) out.push_back({100, "telephone-event", 8000, 1, "0-16"});
     return out;
+}
+
+namespace {
+bool is_dtmf(const sdp::Codec& c) {
+    return c.name.size() == 15 && std::equal(c.name.begin(), c.name.end(), "telephone-event",
+                                             [](char a, char b) { return std::tolower(a) == b; });
+}
+}  // namespace
+
+bool pick_codecs(const std::vector<sdp::Codec>& common, RemoteMedia& remote,
+                 std::vector<sdp::Codec>* answer_list) {
+    auto audio = std::find_if(common.begin(), common.end(), [](auto& c) { return !is_dtmf(c); });
+    if (audio == common.end()) return false;
+    remote.codec = *audio;
+    remote.dtmf_pt = -1;
+    for (const auto& c : common)
+        if (is_dtmf(c) && c.clock == audio->clock && remote.dtmf_pt < 0) remote.dtmf_pt = c.pt;
+    if (answer_list) {
+        answer_list->clear();
+        for (const auto& c : common)
+            if (!is_dtmf(c) || c.pt == remote.dtmf_pt) answer_list->push_back(c);
+    }
+    return true;
 }
 
 namespace {
@@ -118,12 +146,12 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
     }
     const auto& m = *audio.media;
     const auto common = sdp::negotiate(audio.codecs, local.codecs);
-    if (common.empty()) {
+    std::vector<sdp::Codec> answer_codecs;
+    if (!pick_codecs(common, remote, &answer_codecs)) {
         status = 488;
         why = "No common codec";
         return false;
     }
-    remote.codec = common.front();
 
     // RFC 4568 §7.1.2: pick the first crypto line we support; answer with its tag and suite.
     // Crypto lines in an RTP/AVP offer are "best effort" SRTP (baresip's mediaenc=srtp):
@@ -136,9 +164,8 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
             media::SrtpKeyMaterial key;
             if (media::parse_crypto_attribute(value, tag, key)) continue;
             // A re-offer in the same session (e.g. an ICE restart) keeps our key.
-            auto mine = local.key && local.key->suite == key.suite
-                            ? local.key
-                            : media::generate_key(key.suite);
+            auto mine = local.key && local.key->suite == key.suite ? local.key
+                                                                   : media::generate_key(key.suite);
             if (!mine) continue;
             remote.key = key;
             remote.crypto_tag = tag;
@@ -164,7 +191,7 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
         return false;
     }
     auto params = audio_params(local);
-    params.codecs = common;
+    params.codecs = answer_codecs;
     params.proto = m.proto;  // RFC 3264 §6: the answer keeps the offer's transport
     sdp::SessionDescription out;
     if (sdp::make_answer(offer, params, out)) {
@@ -189,11 +216,10 @@ bool read_answer(const std::string& answer_text, const LocalMedia& local, Remote
         return false;
     }
     const auto common = sdp::negotiate(audio.codecs, local.codecs);
-    if (common.empty()) {
+    if (!pick_codecs(common, remote, nullptr)) {
         why = "the answer names no codec we offered";
         return false;
     }
-    remote.codec = common.front();
     remote.key.reset();
     if (local.key) {
         for (const auto& value : audio.media->attributes_named("crypto")) {

@@ -31,7 +31,13 @@ struct RemoteMedia {
     std::optional<media::SrtpKeyMaterial> key;
     int crypto_tag = 0;
     sip::sdp::Codec codec;  // the one both sides use
+    int dtmf_pt = -1;       // RFC 4733 telephone-event at codec.clock; -1: not negotiated
 };
+
+// From the negotiated list: the first audio codec and the telephone-event at its clock;
+// `answer_list` (optional) gets what an answer should list. False without an audio codec.
+bool pick_codecs(const std::vector<sip::sdp::Codec>& common, RemoteMedia& remote,
+                 std::vector<sip::sdp::Codec>* answer_list);
 
 // Codec table in the user's preference order ("opus", "pcmu").
 std::vector<sip::sdp::Codec> codec_table(const std::vector<std::string>& preference);

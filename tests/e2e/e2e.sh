@@ -57,6 +57,21 @@ call)
   pass "call by AOR through the DHT; bob heard: $(cat "$DIR/analyze.txt")"
   ;;
 
+dtmf)
+  # RFC 4733 digits from alice's --dtmf reach bob in order, over SRTP, while the tone plays.
+  base_overlay --report "$DIR/bob.json"
+  run_node alice --call sip:bob@example.org --play "$DIR/tone.wav" --duration 3 \
+    --dtmf '159#*0D' --report "$DIR/alice.json" || fail "alice's call did not succeed (exit $?)"
+  wait_for_log "$DIR/bob.err" "call ended" 10 || fail "bob's call did not end"
+  sleep 0.3
+  [ "$(json_field "$DIR/alice.json" dtmf_sent)" = '159#*0D' ] || fail "alice's report: sent '$(json_field "$DIR/alice.json" dtmf_sent)'"
+  got=$(json_field "$DIR/bob.json" dtmf_received)
+  [ "$got" = '159#*0D' ] || fail "bob received '$got', expected '159#*0D'"
+  "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 15 >"$DIR/analyze.txt" \
+    || fail "tone damaged by DTMF: $(cat "$DIR/analyze.txt")"
+  pass "DTMF '159#*0D' arrived in order; bob heard: $(cat "$DIR/analyze.txt")"
+  ;;
+
 unknown_aor)
   base_overlay
   start=$(date +%s%N)
