@@ -492,7 +492,7 @@ void Call::watch_media() {
         // the callee waits longer so that both rarely re-INVITE at once (491 glare).
         const auto quiet = now - self->last_rx_change_;
         const auto limit = std::chrono::seconds(self->incoming_ ? 8 : 2);
-        if (quiet > limit && !self->restarting_)
+        if (quiet > limit && !self->pending_ice_)
             self->start_ice_restart(
                 fmt::format("no media from the peer for {} ms",
                             std::chrono::duration_cast<std::chrono::milliseconds>(quiet).count()));
@@ -500,8 +500,35 @@ void Call::watch_media() {
     });
 }
 
+std::shared_ptr<nat::IceAgent> Call::begin_restart() {
+    std::error_code ec;
+    auto agent = new_ice_agent(!incoming_, ec);  // RFC 8445 §2.4: roles do not change
+    if (!agent) {
+        env_.log->warn("ICE restart: no agent: {}", ec.message());
+        return nullptr;
+    }
+    if (pending_ice_) pending_ice_->close();
+    pending_ice_ = agent;
+    agent->on_state([weak = weak(), agent](nat::IceState s) {
+        auto self = weak.lock();
+        if (!self || self->pending_ice_ != agent) return;
+        if (s == nat::IceState::connected)
+            self->adopt_pending_ice();
+        else if (s == nat::IceState::failed)
+            self->abandon_restart("no candidate pair works");
+    });
+    return agent;
+}
+
+void Call::abandon_restart(const std::string& why) {
+    if (!pending_ice_) return;
+    env_.log->warn("ICE restart abandoned: {}", why);
+    pending_ice_->close();
+    pending_ice_.reset();  // the watchdog may try again
+}
+
 void Call::start_ice_restart(const std::string& why) {
-    if (ended_ || restarting_ || udp_ || !session_ ||
+    if (ended_ || pending_ice_ || udp_ || !session_ ||
         session_->state() != sip::Session::State::confirmed)
         return;
     if (report_.ice_restarts >= 5) {
@@ -509,35 +536,13 @@ void Call::start_ice_restart(const std::string& why) {
         return;
     }
     env_.log->info("ICE restart: {}", why);
-    restarting_ = true;
     if (env_.signaling) env_.signaling->network_changed();
-    std::error_code ec;
-    auto agent = new_ice_agent(!incoming_, ec);
-    if (!agent) {
-        restarting_ = false;
-        env_.log->warn("ICE restart: no agent: {}", ec.message());
-        return;
-    }
-    pending_ice_ = agent;
-    agent->on_state([weak = weak(), agent](nat::IceState s) {
-        auto self = weak.lock();
-        if (!self || self->pending_ice_ != agent) return;
-        if (s == nat::IceState::connected) self->adopt_pending_ice();
-        if (s == nat::IceState::failed) {
-            self->env_.log->warn("ICE restart found no path");
-            self->pending_ice_.reset();
-            self->restarting_ = false;
-            agent->close();
-        }
-    });
+    auto agent = begin_restart();
+    if (!agent) return;
     agent->gather([weak = weak(), agent](std::error_code gec) {
         auto self = weak.lock();
         if (!self || self->ended_ || self->pending_ice_ != agent) return;
-        if (gec || !self->session_) {
-            self->pending_ice_.reset();
-            self->restarting_ = false;
-            return;
-        }
+        if (gec || !self->session_) return self->abandon_restart("gathering failed");
         LocalMedia fresh = self->local_;  // same codecs and SRTP key, new ICE
         fresh.ice = agent->local_credentials();
         fresh.candidates = agent->local_candidates();
@@ -548,13 +553,8 @@ void Call::start_ice_restart(const std::string& why) {
                 std::string why;
                 RemoteMedia remote;
                 if (status != 200 || !read_answer(answer, fresh, remote, why) || !remote.use_ice ||
-                    agent->set_remote(remote.ice, remote.candidates)) {
-                    self->env_.log->warn("ICE restart re-INVITE: {} {}", status, why);
-                    self->pending_ice_.reset();
-                    self->restarting_ = false;  // the watchdog tries again
-                    agent->close();
-                    return;
-                }
+                    agent->set_remote(remote.ice, remote.candidates))
+                    return self->abandon_restart(fmt::format("re-INVITE: {} {}", status, why));
                 self->local_ = fresh;
                 self->remote_.ice = remote.ice;
                 self->remote_.candidates = remote.candidates;
@@ -582,24 +582,9 @@ void Call::on_reoffer(std::string_view offer_view, std::function<void(std::strin
     }
     if (remote.ice.ufrag == remote_.ice.ufrag && remote.ice.pwd == remote_.ice.pwd)
         return respond(answer);  // same ICE session (RFC 8839 §4.4.1.1.2): nothing to redo
-    // The peer restarts ICE (RFC 8445 §2.4): a new agent of ours, in the same role.
     env_.log->info("ICE restart requested by the peer");
-    std::error_code ec;
-    auto agent = new_ice_agent(!incoming_, ec);
+    auto agent = begin_restart();
     if (!agent) return respond({});
-    if (pending_ice_) pending_ice_->close();
-    pending_ice_ = agent;
-    restarting_ = true;
-    agent->on_state([weak = weak(), agent](nat::IceState s) {
-        auto self = weak.lock();
-        if (!self || self->pending_ice_ != agent) return;
-        if (s == nat::IceState::connected) self->adopt_pending_ice();
-        if (s == nat::IceState::failed) {
-            self->pending_ice_.reset();
-            self->restarting_ = false;
-            agent->close();
-        }
-    });
     agent->gather([weak = weak(), agent, offer, respond = std::move(respond)](std::error_code gec) {
         auto self = weak.lock();
         if (!self || self->ended_ || self->pending_ice_ != agent || gec) return respond({});
@@ -611,9 +596,7 @@ void Call::on_reoffer(std::string_view offer_view, std::function<void(std::strin
         int status = 488;
         if (!build_answer(offer, fresh, !self->env_.options.srtp, remote, answer, status, why) ||
             agent->set_remote(remote.ice, remote.candidates)) {
-            self->pending_ice_.reset();
-            self->restarting_ = false;
-            agent->close();
+            self->abandon_restart("cannot answer the peer's restart offer");
             return respond({});
         }
         self->local_ = fresh;
@@ -626,7 +609,6 @@ void Call::on_reoffer(std::string_view offer_view, std::function<void(std::strin
 void Call::adopt_pending_ice() {
     auto old = std::move(ice_);
     ice_ = std::move(pending_ice_);
-    restarting_ = false;
     ++report_.ice_restarts;
     ice_->on_state([weak = weak()](nat::IceState s) {
         if (auto self = weak.lock()) self->on_ice_state(s);

@@ -84,8 +84,10 @@ class Call : public std::enable_shared_from_this<Call> {
     void start_ice_restart(const std::string& why);
     void on_reoffer(std::string_view offer, std::function<void(std::string)> respond);
     void adopt_pending_ice();
+    std::shared_ptr<nat::IceAgent> begin_restart();  // the new agent, now pending_ice_
+    void abandon_restart(const std::string& why);
     void note_pair(std::string pair);  // report: selected pair and its candidate types
-    bool make_plain_path();  // for a peer without ICE
+    bool make_plain_path();            // for a peer without ICE
     void start_plain_media();
     void set_session_handlers();
     double since_dial() const;
@@ -109,8 +111,7 @@ class Call : public std::enable_shared_from_this<Call> {
     std::string offer_;  // incoming: the peer's offer
     std::unique_ptr<media::MediaSession> media_;
     asio::steady_timer ice_timer_, duration_timer_, watchdog_;
-    std::shared_ptr<nat::IceAgent> pending_ice_;  // ICE restart: the agent taking over
-    bool restarting_ = false;
+    std::shared_ptr<nat::IceAgent> pending_ice_;  // ICE restart under way: the agent taking over
     std::uint64_t last_rx_packets_ = 0;
     Clock::time_point last_rx_change_ = Clock::now();
 };

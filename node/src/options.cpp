@@ -2,8 +2,10 @@
 
 #include <utility>  // before Boost.Asio (project convention)
 
-#include <boost/asio/ip/address.hpp>
+#include <charconv>
 #include <cstdlib>
+
+#include "p2psip/sip/transport.hpp"
 
 namespace p2psip::node {
 
@@ -66,6 +68,20 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
         ->capture_default_str();
 }
 
+std::optional<boost::asio::ip::udp::endpoint> parse_ip_port(std::string_view text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    const auto digits = text.substr(colon + 1);
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535)
+        return std::nullopt;
+    boost::asio::ip::udp::endpoint ep;
+    if (sip::make_endpoint(text.substr(0, colon), static_cast<std::uint16_t>(port), ep))
+        return std::nullopt;
+    return ep;
+}
+
 std::string finalize(PhoneOptions& o) {
     if (o.data_dir.empty()) {
         if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg)
@@ -75,21 +91,11 @@ std::string finalize(PhoneOptions& o) {
         else
             return "no --data-dir given and neither XDG_DATA_HOME nor HOME is set";
     }
-    auto host_port = [](const std::string& text, std::string& host, std::uint16_t& port) {
-        const auto colon = text.rfind(':');
-        if (colon == std::string::npos || colon == 0) return false;
-        host = text.substr(0, colon);
-        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-            host = host.substr(1, host.size() - 2);
-        boost::system::error_code ec;
-        boost::asio::ip::make_address(host, ec);
-        if (ec) return false;
-        const auto p = text.substr(colon + 1);
-        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos)
-            return false;
-        const auto n = std::stoul(p);
-        if (n == 0 || n > 65535) return false;
-        port = static_cast<std::uint16_t>(n);
+    auto host_port = [](std::string_view text, std::string& host, std::uint16_t& port) {
+        const auto ep = parse_ip_port(text);
+        if (!ep) return false;
+        host = ep->address().to_string();
+        port = ep->port();
         return true;
     };
     if (!o.stun.empty() && !host_port(o.stun, o.stun_host, o.stun_port))

@@ -1,6 +1,12 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <utility>  // before Boost.Asio (project convention)
+
+#include <boost/asio/ip/udp.hpp>
+#include <optional>
+#include <string_view>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -30,8 +36,8 @@ struct PhoneOptions {
     std::uint32_t lookup_timeout_ms = 8000;
     std::uint32_t ice_timeout_ms = 15000;
     // NAT traversal (docs/user-guide.md "Behind a NAT"). Numeric addresses only.
-    std::string stun;   // HOST:PORT of a STUN server: public SIP contact + srflx candidates
-    std::string turn;   // USER:PASSWORD@HOST:PORT of a TURN server (UDP): relay candidates
+    std::string stun;           // HOST:PORT of a STUN server: public SIP contact + srflx candidates
+    std::string turn;           // USER:PASSWORD@HOST:PORT of a TURN server (UDP): relay candidates
     bool dht_signaling = true;  // carry SIP through the DHT while direct datagrams fail
     // Filled by finalize() from stun/turn.
     std::string stun_host, turn_host, turn_user, turn_password;
@@ -43,6 +49,9 @@ struct PhoneOptions {
 };
 
 void add_phone_options(CLI::App& app, PhoneOptions& options);
+
+// "IP:PORT" or "[v6]:PORT" (numeric, port 1-65535, no DNS) as an endpoint; nullopt otherwise.
+std::optional<boost::asio::ip::udp::endpoint> parse_ip_port(std::string_view text);
 
 // Fills defaults that depend on the environment and checks combinations; returns a
 // human error message, empty when fine.

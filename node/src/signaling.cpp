@@ -17,22 +17,6 @@ namespace {
 constexpr auto kRelayRepeat = std::chrono::milliseconds(400);
 constexpr std::size_t kMaxPeers = 256;
 
-std::optional<asio::ip::udp::endpoint> endpoint_of(const std::string& host_port) {
-    const auto colon = host_port.rfind(':');
-    if (colon == std::string::npos) return std::nullopt;
-    asio::ip::udp::endpoint ep;
-    unsigned long port = 0;
-    try {
-        port = std::stoul(host_port.substr(colon + 1));
-    } catch (...) {
-        return std::nullopt;
-    }
-    if (port == 0 || port > 65535 ||
-        sip::make_endpoint(host_port.substr(0, colon), static_cast<uint16_t>(port), ep))
-        return std::nullopt;
-    return ep;
-}
-
 std::optional<asio::ip::udp::endpoint> endpoint_of(const sip::Uri& uri) {
     asio::ip::udp::endpoint ep;
     if (sip::make_endpoint(uri.host, uri.port ? uri.port : 5060, ep)) return std::nullopt;
@@ -61,7 +45,8 @@ Signaling::~Signaling() {
 
 void Signaling::start(std::function<void()> ready) {
     ready_ = std::move(ready);
-    auto* transport = ua_.transport();
+    transport_ = ua_.transport();
+    auto* transport = transport_;
     if (transport) {
         transport->set_raw_handler(
             [this](std::span<const uint8_t> d, const Endpoint& from) { return on_raw(d, from); });
@@ -93,7 +78,7 @@ void Signaling::start(std::function<void()> ready) {
     cfg.server = server;
     stun_ =
         nat::StunMapping::create(io_, cfg, [this](std::span<const uint8_t> d, const Endpoint& to) {
-            if (auto* t = ua_.transport())
+            if (auto* t = transport_)
                 (void)t->send(std::string(reinterpret_cast<const char*>(d.data()), d.size()), to);
         });
     stun_->start([this](std::error_code ec, const Endpoint& mapped) { on_mapping(ec, mapped); });
@@ -104,7 +89,7 @@ void Signaling::stop() {
     stopped_ = true;
     if (stun_) stun_->stop();
     if (inbox_) inbox_->stop();
-    if (auto* t = ua_.transport()) {
+    if (auto* t = transport_) {
         t->set_raw_handler(nullptr);
         t->set_send_observer(nullptr);
     }
@@ -116,7 +101,7 @@ void Signaling::on_mapping(std::error_code ec, const Endpoint& mapped) {
             log_->warn("STUN {} failed: {}; publishing the local address only", options_.stun,
                        ec.message());
     } else {
-        const auto local = ua_.transport() ? ua_.transport()->local_endpoint() : Endpoint{};
+        const auto local = transport_ ? transport_->local_endpoint() : Endpoint{};
         const bool behind_nat = mapped != local;
         std::optional<Endpoint> now = behind_nat ? std::optional<Endpoint>(mapped) : std::nullopt;
         if (now != public_) {
@@ -139,7 +124,7 @@ void Signaling::on_mapping(std::error_code ec, const Endpoint& mapped) {
 }
 
 std::string Signaling::lan_contact() const {
-    const auto* t = const_cast<sip::UserAgent&>(ua_).transport();
+    const auto* t = transport_;
     return t ? text_of(t->local_endpoint()) : std::string{};
 }
 
@@ -155,7 +140,7 @@ std::vector<std::string> Signaling::contacts() const {
         sip::Uri lan;
         lan.scheme = "sip";
         lan.user = aor.user;
-        const auto* t = const_cast<sip::UserAgent&>(ua_).transport();
+        const auto* t = transport_;
         if (t) {
             lan.host = t->local_endpoint().address().to_string();
             lan.port = t->local_port();
@@ -271,7 +256,7 @@ void Signaling::on_sent(std::string_view datagram, const Endpoint& to) {
         // dialog names its public one): send it there too.
         copying_ = true;
         for (const auto& c : p.confirmed)
-            if (auto* t = ua_.transport()) (void)t->send(std::string(datagram), c), ++stats_.copied;
+            if (auto* t = transport_) (void)t->send(std::string(datagram), c), ++stats_.copied;
         copying_ = false;
         return;
     }
@@ -291,16 +276,16 @@ void Signaling::on_sent(std::string_view datagram, const Endpoint& to) {
 }
 
 void Signaling::on_signal(const overlay::Signal& s) {
-    auto* t = ua_.transport();
+    auto* t = transport_;
     if (!t || stopped_) return;
-    auto pub = endpoint_of(s.from_contact);
+    auto pub = parse_ip_port(s.from_contact);
     if (!pub) {
         log_->debug("DHT-carried SIP with an unusable contact '{}' ignored", s.from_contact);
         return;
     }
     std::vector<Endpoint> endpoints{*pub};
     Endpoint source = *pub;
-    if (auto lan = endpoint_of(s.lan_contact);
+    if (auto lan = parse_ip_port(s.lan_contact);
         lan && *lan != *pub && behind_same_nat(pub->address())) {
         endpoints.push_back(*lan);
         source = *lan;  // same NAT: answer on the LAN, the public address would need hairpin

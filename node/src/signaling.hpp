@@ -97,6 +97,7 @@ class Signaling {
 
     asio::io_context& io_;
     sip::UserAgent& ua_;
+    sip::UdpTransport* transport_ = nullptr;  // the UA's, set by start()
     overlay::DhtAccess& dht_;
     const PhoneOptions& options_;
     std::string instance_id_;
