@@ -10,6 +10,13 @@
 // 3. Send clock: one session for N seconds; when each tick starts (its source read) against
 //    its absolute deadline (start + n * 20 ms, n from the RTP timestamp): percentiles, and the
 //    drift (least-squares slope of that lateness) over the run.
+// 4. One-way added delay on loopback: two sessions exchanging real UDP datagrams over
+//    127.0.0.1. A source emits a 1 kHz burst every 500 ms; the delay is from the instant the
+//    burst's first sample is handed to the sending session to the instant the receiving
+//    session hands it to its sink. Capture to playout adds the 20 ms a device needs to fill a
+//    frame before it can be read; both are printed, for the steady state after 10 s of a
+//    call. Runs at four tick phases between the two
+//    ends (a real peer's clock has an arbitrary phase).
 // References are thread CPU time; the call cost is process CPU time over wall time. The clock
 // figures depend on the machine's load, which is printed alongside.
 #include <utility>  // before asio, per project convention
@@ -20,13 +27,16 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -341,6 +351,125 @@ ClockResult measure_clock(double seconds) {
     return r;
 }
 
+// Silence with a 20 ms 1 kHz burst every kPulseEvery frames; remembers when each burst's frame
+// was read (its first sample is the frame's first sample).
+class PulseSource final : public media::AudioSource {
+  public:
+    static constexpr uint64_t kPulseEvery = 25;  // 500 ms
+    bool read(std::span<int16_t> frame) override {
+        const bool pulse = frame_++ % kPulseEvery == kPulseEvery - 1;
+        for (size_t i = 0; i < frame.size(); ++i) {
+            frame[i] = pulse ? static_cast<int16_t>(std::lround(
+                                   16000 * std::sin(2 * M_PI * 1000.0 * static_cast<double>(i) /
+                                                    media::kSampleRate)))
+                             : 0;
+        }
+        // The burst starts with sin(0) = 0: its first audible sample is index 1.
+        if (pulse) sent.push_back(Clock::now() + std::chrono::microseconds(21));
+        return true;
+    }
+    std::vector<Clock::time_point> sent;
+
+  private:
+    uint64_t frame_ = 0;
+};
+
+// Finds each burst's onset (first sample above 1/10 of the burst's amplitude after a quiet
+// frame) and when it reached the sink.
+class OnsetSink final : public media::AudioSink {
+  public:
+    void write(std::span<const int16_t> frame) override {
+        const auto now = Clock::now();
+        bool loud = false;
+        for (size_t i = 0; i < frame.size(); ++i) {
+            if (std::abs(frame[i]) < 1600) continue;
+            loud = true;
+            if (!in_burst_) {
+                in_burst_ = true;
+                heard.push_back(now + std::chrono::microseconds(static_cast<int64_t>(i) *
+                                                                1'000'000 / media::kSampleRate));
+            }
+            break;
+        }
+        if (!loud) in_burst_ = false;
+    }
+    std::vector<Clock::time_point> heard;
+
+  private:
+    bool in_burst_ = false;
+};
+
+struct DelayResult {
+    std::vector<double> ms;  // session one-way delay per burst, all phases
+    uint64_t unmatched = 0;
+};
+
+// One phase: A sends bursts to B over real UDP on 127.0.0.1; B's tick is `phase` after A's.
+void measure_delay_phase(std::chrono::microseconds phase, double seconds, DelayResult& out) {
+    using udp = asio::ip::udp;
+    asio::io_context io;
+    udp::socket sa(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    udp::socket sb(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    const auto ea = sa.local_endpoint(), eb = sb.local_endpoint();
+    const auto ka = media::generate_key(), kb = media::generate_key();
+    auto source = std::make_shared<PulseSource>();
+    auto sink = std::make_shared<OnsetSink>();
+    media::MediaConfig ca{.codec_name = "opus", .payload_type = 111, .tx_key = ka, .rx_key = kb};
+    media::MediaConfig cb{.codec_name = "opus", .payload_type = 111, .tx_key = kb, .rx_key = ka};
+    ca.source = source;
+    ca.sink = std::make_shared<media::NullSink>();
+    cb.source = std::make_shared<media::NullSource>();
+    cb.sink = sink;
+    media::MediaSession a(io, ca, [&](std::span<const uint8_t> d) {
+        boost::system::error_code ec;
+        sa.send_to(asio::buffer(d.data(), d.size()), eb, 0, ec);
+    });
+    media::MediaSession b(io, cb, [&](std::span<const uint8_t> d) {
+        boost::system::error_code ec;
+        sb.send_to(asio::buffer(d.data(), d.size()), ea, 0, ec);
+    });
+    std::array<uint8_t, 2048> ba{}, bb{};
+    std::function<void(udp::socket&, std::array<uint8_t, 2048>&, media::MediaSession&)> rx =
+        [&](udp::socket& s, std::array<uint8_t, 2048>& buf, media::MediaSession& to) {
+            s.async_receive(asio::buffer(buf), [&](const boost::system::error_code& ec, size_t n) {
+                if (ec) return;
+                to.on_packet(std::span<const uint8_t>(buf.data(), n));
+                rx(s, buf, to);
+            });
+        };
+    rx(sa, ba, a);
+    rx(sb, bb, b);
+    (void)a.start();
+    asio::steady_timer later(io), stop(io);
+    later.expires_after(phase);
+    later.async_wait([&](const boost::system::error_code&) { (void)b.start(); });
+    stop.expires_after(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+    stop.async_wait([&](const boost::system::error_code&) {
+        a.stop();
+        b.stop();
+        sa.close();
+        sb.close();
+    });
+    io.run();
+    // Pair bursts in order; the first 10 s let the adaptive buffer settle from its initial 60 ms
+    // (the peak delay variation it starts from decays with a 5 s half-life). A burst is heard
+    // within 500 ms of being sent or it was lost.
+    const auto settle = std::chrono::seconds(10);
+    const auto t0 = source->sent.empty() ? Clock::now() : source->sent.front();
+    size_t h = 0;
+    for (const auto& s : source->sent) {
+        while (h < sink->heard.size() && sink->heard[h] < s) ++h;
+        if (h == sink->heard.size() || sink->heard[h] - s > std::chrono::milliseconds(500)) {
+            ++out.unmatched;
+            continue;
+        }
+        if (s - t0 >= settle)
+            out.ms.push_back(std::chrono::duration<double, std::milli>(sink->heard[h] - s).count());
+        ++h;
+    }
+}
+
 double arg_value(int argc, char** argv, const char* name, double fallback) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::strcmp(argv[i], name) == 0) return std::atof(argv[i + 1]);
@@ -354,6 +483,7 @@ int main(int argc, char** argv) {
     const double call_seconds = arg_value(argc, argv, "--call-seconds", 10);
     const int pairs = static_cast<int>(arg_value(argc, argv, "--pairs", 5));
     const double clock_seconds = arg_value(argc, argv, "--clock-seconds", 60);
+    const double delay_seconds = arg_value(argc, argv, "--delay-seconds", 20);
 
     std::printf("load average at start: %s\n", load_average().c_str());
     std::printf(
@@ -396,6 +526,28 @@ int main(int argc, char** argv) {
     std::printf("tick_late_us p50=%.0f p99=%.0f p99.9=%.0f max=%.0f\n", clk.p50_us, clk.p99_us,
                 clk.p999_us, clk.max_us);
     std::printf("drift_us=%.1f over the run (slope %.2f ppm)\n", clk.drift_us, clk.drift_ppm);
+
+    std::printf(
+        "== media: one-way added delay on 127.0.0.1 (Opus over SRTP, adaptive jitter buffer), "
+        "4 tick phases x %.0f s\n",
+        delay_seconds);
+    DelayResult delay;
+    for (int phase_ms : {0, 5, 10, 15})
+        measure_delay_phase(std::chrono::milliseconds(phase_ms), delay_seconds, delay);
+    if (delay.ms.empty()) {
+        std::printf("one_way_delay: no burst was heard\n");
+    } else {
+        std::sort(delay.ms.begin(), delay.ms.end());
+        auto dpct = [&](double q) {
+            return delay
+                .ms[std::min(delay.ms.size() - 1, static_cast<size_t>(q * (delay.ms.size() - 1)))];
+        };
+        std::printf("session_one_way_ms p50=%.1f p95=%.1f max=%.1f  (%zu bursts, %llu unmatched)\n",
+                    dpct(0.5), dpct(0.95), delay.ms.back(), delay.ms.size(),
+                    static_cast<unsigned long long>(delay.unmatched));
+        std::printf("capture_to_playout_ms p50=%.1f p95=%.1f  (+20 ms frame fill; goal <= 60)\n",
+                    dpct(0.5) + 20, dpct(0.95) + 20);
+    }
     std::printf("load average at end: %s\n", load_average().c_str());
     return 0;
 }

@@ -17,7 +17,8 @@ constexpr int64_t kBaseCreepUs = 5;
 // Per packet: a half-life of 250 packets (5 s) once the delay variation calms down.
 constexpr double kPeakDecay = 0.99723;
 constexpr double kMarginMs = 10.0;
-constexpr double kShrinkAboveMs = 25.0;
+// A frame is skipped only when the delay stays at or above the target without it.
+constexpr double kShrinkAboveMs = 20.0;
 constexpr uint32_t kMinFramesBetweenDrops = 25;
 
 size_t round_pow2(size_t n) {

@@ -15,7 +15,7 @@ struct JitterBufferConfig {
     // Adaptive mode: the playout delay follows the measured delay variation, between
     // min_delay_ms and max_delay_ms (max is also capped by the capacity).
     bool adaptive = false;
-    uint32_t min_delay_ms = 20;
+    uint32_t min_delay_ms = 10;
     uint32_t max_delay_ms = 200;
 };
 
@@ -61,7 +61,7 @@ struct JitterFrame {
 // delay variation; a frame's playout delay is its playout time minus base + k * 20 ms.
 // Adaptive mode keeps the playout delay at peak variation + 10 ms (bounded): it inserts a
 // concealment frame at once when the delay is below target and skips a frame (a missing one
-// when it can) when it is more than 25 ms above, at most one every 500 ms. The peak follows a
+// when it can) when it is 20 ms or more above, at most one every 500 ms. The peak follows a
 // rise immediately and decays with a half-life of ~5 s.
 class JitterBuffer {
   public:

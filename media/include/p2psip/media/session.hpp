@@ -46,7 +46,7 @@ struct MediaConfig {
     // Adaptive playout delay (see JitterBuffer), bounded by [jitter_min_ms, jitter_max_ms];
     // false = fixed at jitter_delay_ms.
     bool jitter_adaptive = true;
-    uint32_t jitter_min_ms = 20;
+    uint32_t jitter_min_ms = 10;
     uint32_t jitter_max_ms = 200;
     // RFC 4733 telephone-event payload type (negotiated as telephone-event/<codec clock>);
     // -1 = not negotiated: send_dtmf() fails and such packets are discarded.
