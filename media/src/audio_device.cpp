@@ -1,52 +1,96 @@
 #include "p2psip/media/audio_device.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <portaudio.h>
 #include <sndfile.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <numbers>
+#include <optional>
 
 #include "p2psip/media/codec.hpp"
 #include "p2psip/media/error.hpp"
+#include "speex_resampler.hpp"
 #include "spsc_ring.hpp"
 
 namespace p2psip::media {
 namespace {
 
-// Redirects fd 2 to /dev/null while alive: PortAudio's ALSA/JACK back ends print probe noise.
-// Process-wide, so kept to the short probe/open calls.
+// Redirects fd 2 to /dev/null while alive: PortAudio's ALSA/JACK back ends print probe noise
+// during Pa_Initialize, stream open/start and stop/close. This is the one place that does it.
+// Process-wide, so kept to those short calls; nested or concurrent silencers share one saved
+// descriptor (reference counted), so the last one out always restores the real stderr.
 class StderrSilencer {
   public:
     StderrSilencer() {
+        std::lock_guard lock(state().mutex);
+        if (state().depth++ > 0) return;
         std::fflush(stderr);
-        saved_ = ::dup(STDERR_FILENO);
+        state().saved = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
         const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (saved_ >= 0 && devnull >= 0) ::dup2(devnull, STDERR_FILENO);
+        if (state().saved >= 0 && devnull >= 0) ::dup2(devnull, STDERR_FILENO);
         if (devnull >= 0) ::close(devnull);
     }
     ~StderrSilencer() {
+        std::lock_guard lock(state().mutex);
+        if (--state().depth > 0) return;
         std::fflush(stderr);
-        if (saved_ >= 0) {
-            ::dup2(saved_, STDERR_FILENO);
-            ::close(saved_);
+        if (state().saved >= 0) {
+            ::dup2(state().saved, STDERR_FILENO);
+            ::close(state().saved);
+            state().saved = -1;
         }
     }
     StderrSilencer(const StderrSilencer&) = delete;
     StderrSilencer& operator=(const StderrSilencer&) = delete;
 
   private:
-    int saved_ = -1;
+    struct State {
+        std::mutex mutex;
+        int depth = 0;
+        int saved = -1;
+    };
+    static State& state() {
+        static State s;
+        return s;
+    }
 };
+
+// ALSA and JACK also print from PortAudio's stream thread (xruns, server gone), where fd 2 cannot
+// be redirected without hiding our own messages. Their libraries are loaded with PortAudio, so
+// their message hooks are found with dlsym (no link dependency) and pointed at no-ops, once.
+void alsa_quiet(const char*, int, const char*, int, const char*, ...) {}
+void jack_quiet(const char*) {}
+
+void quiet_backend_hooks() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        using AlsaHandler = void (*)(const char*, int, const char*, int, const char*, ...);
+        using JackHandler = void (*)(const char*);
+        if (void* f = ::dlsym(RTLD_DEFAULT, "snd_lib_error_set_handler")) {
+            reinterpret_cast<int (*)(AlsaHandler)>(f)(&alsa_quiet);
+        }
+        for (const char* name : {"jack_set_error_function", "jack_set_info_function"}) {
+            if (void* f = ::dlsym(RTLD_DEFAULT, name)) {
+                reinterpret_cast<void (*)(JackHandler)>(f)(&jack_quiet);
+            }
+        }
+    });
+}
 
 // Pa_Initialize/Pa_Terminate are reference counted by PortAudio; this pairs them.
 class PaSession {
   public:
     PaSession() {
+        quiet_backend_hooks();
         StderrSilencer quiet;
         ok_ = Pa_Initialize() == paNoError;
     }
@@ -132,18 +176,23 @@ std::unique_ptr<WavFileSource> WavFileSource::open(const std::string& path,
         src->pcm_.resize(mono.size());
         for (size_t i = 0; i < mono.size(); ++i) src->pcm_[i] = to_i16(mono[i]);
     } else if (!mono.empty()) {
-        // Linear interpolation: adequate for speech prompts and test tones.
-        const double ratio = static_cast<double>(info.samplerate) / kSampleRate;
-        const size_t outs = static_cast<size_t>(std::floor((mono.size() - 1) / ratio)) + 1;
-        src->pcm_.resize(outs);
-        for (size_t i = 0; i < outs; ++i) {
-            const double pos = i * ratio;
-            const size_t k = static_cast<size_t>(pos);
-            const double frac = pos - static_cast<double>(k);
-            const double a = mono[k];
-            const double b = k + 1 < mono.size() ? mono[k + 1] : a;
-            src->pcm_[i] = to_i16(a + (b - a) * frac);
+        // Whole file at once, best quality: this runs only at open.
+        detail::SpeexResampler rs;
+        if (const auto e = rs.init(info.samplerate, kSampleRate, 10)) {
+            ec = e;
+            return nullptr;
         }
+        rs.skip_zeros();  // output starts with the first input sample, not the filter delay
+        const auto expected = static_cast<size_t>(
+            std::llround(static_cast<double>(mono.size()) * kSampleRate / info.samplerate));
+        const std::vector<float> tail(static_cast<size_t>(std::max(rs.input_latency(), 0)));
+        std::vector<float> out(rs.max_output(mono.size()) + rs.max_output(tail.size()));
+        size_t produced = rs.process(std::span<const float>(mono), std::span<float>(out));
+        // Zeros push the last real samples out of the filter.
+        produced += rs.process(std::span<const float>(tail), std::span(out).subspan(produced));
+        produced = std::min(produced, expected);
+        src->pcm_.resize(produced);
+        for (size_t i = 0; i < produced; ++i) src->pcm_[i] = to_i16(out[i]);
     }
     ec.clear();
     return src;
@@ -212,7 +261,188 @@ bool probe(bool input) {
     return dev != paNoDevice;
 }
 
+int channels_in(const PaDeviceInfo& info, bool input) {
+    return input ? info.maxInputChannels : info.maxOutputChannels;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+bool icontains(std::string_view hay, std::string_view needle) {
+    return std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           }) != hay.end();
+}
+
+// Maps a PortAudioOptions::device selector to a device with channels in the direction.
+// Needs a live PaSession.
+std::error_code resolve_device(std::string_view selector, bool input, PaDeviceIndex& out) {
+    if (selector.empty() || selector == "default") {
+        out = input ? Pa_GetDefaultInputDevice() : Pa_GetDefaultOutputDevice();
+        return out == paNoDevice ? std::error_code(errc::no_audio_device) : std::error_code{};
+    }
+    const PaDeviceIndex count = Pa_GetDeviceCount();
+    if (count < 0) return errc::audio_device_failure;
+    int index = -1;
+    const auto [p, fc] = std::from_chars(selector.data(), selector.data() + selector.size(), index);
+    if (fc == std::errc{} && p == selector.data() + selector.size()) {
+        const PaDeviceInfo* info = index < count ? Pa_GetDeviceInfo(index) : nullptr;
+        if (!info || channels_in(*info, input) <= 0) return errc::bad_device_spec;
+        out = index;
+        return {};
+    }
+    PaDeviceIndex partial = paNoDevice;
+    for (PaDeviceIndex i = 0; i < count; ++i) {
+        const PaDeviceInfo* info = Pa_GetDeviceInfo(i);
+        if (!info || !info->name || channels_in(*info, input) <= 0) continue;
+        if (iequals(info->name, selector)) {
+            out = i;
+            return {};
+        }
+        if (partial == paNoDevice && icontains(info->name, selector)) partial = i;
+    }
+    if (partial == paNoDevice) return errc::bad_device_spec;
+    out = partial;
+    return {};
+}
+
+PaStreamParameters stream_params(PaDeviceIndex dev, bool input, int channels) {
+    PaStreamParameters p{};
+    p.device = dev;
+    p.channelCount = channels;
+    p.sampleFormat = paInt16;
+    const PaDeviceInfo* info = Pa_GetDeviceInfo(dev);
+    p.suggestedLatency =
+        info ? (input ? info->defaultLowInputLatency : info->defaultLowOutputLatency) : 0.05;
+    p.hostApiSpecificStreamInfo = nullptr;
+    return p;
+}
+
+bool supported(PaDeviceIndex dev, bool input, int channels, int rate) {
+    const PaStreamParameters p = stream_params(dev, input, channels);
+    return Pa_IsFormatSupported(input ? &p : nullptr, input ? nullptr : &p, rate) ==
+           paFormatIsSupported;
+}
+
+// Rate: 48 kHz when the device takes it (no resampling), else its default rate. Channels: mono,
+// else stereo (mixed in the callback).
+std::error_code choose_format(PaDeviceIndex dev, bool input, const PortAudioOptions& options,
+                              int& rate, int& channels) {
+    const PaDeviceInfo* info = Pa_GetDeviceInfo(dev);
+    if (!info) return errc::bad_device_spec;
+    const int max_channels = channels_in(*info, input);
+    if (options.sample_rate < 0 || options.channels < 0 || options.channels > max_channels) {
+        return errc::invalid_argument;
+    }
+    std::vector<int> rates;
+    if (options.sample_rate > 0) {
+        rates = {options.sample_rate};
+    } else {
+        rates = {kSampleRate, static_cast<int>(std::lround(info->defaultSampleRate))};
+    }
+    std::vector<int> counts;
+    if (options.channels > 0) {
+        counts = {options.channels};
+    } else {
+        counts = {1};
+        if (max_channels >= 2) counts.push_back(2);
+    }
+    for (const int r : rates) {
+        if (r <= 0) continue;
+        for (const int c : counts) {
+            if (supported(dev, input, c, r)) {
+                rate = r;
+                channels = c;
+                return {};
+            }
+        }
+    }
+    return errc::audio_device_failure;
+}
+
+// Ring of device-rate mono samples: about a third of a second, like the 48 kHz original.
+size_t ring_capacity(int rate) {
+    size_t n = 4096;
+    while (n < static_cast<size_t>(rate) / 3) n <<= 1;
+    return n;
+}
+
+// Live streams: speexdsp quality 5 (its VoIP default) keeps the per-frame cost low.
+constexpr int kStreamResampleQuality = 5;
+
+// Opens and starts the stream of a source (input) or sink (output) Impl. The Impl's destructor
+// stops and closes whatever got opened, so every early return leaks nothing.
+template <typename Impl>
+std::error_code start_stream(Impl& impl, const PortAudioOptions& options, bool input) {
+    if (!impl.pa.ok()) return errc::audio_device_failure;
+    StderrSilencer quiet;  // ALSA/JACK probing noise stays off the user's terminal
+    PaDeviceIndex dev = paNoDevice;
+    if (auto ec = resolve_device(options.device, input, dev)) return ec;
+    int rate = 0, channels = 0;
+    if (auto ec = choose_format(dev, input, options, rate, channels)) return ec;
+    if (auto ec = impl.prepare(rate, channels)) return ec;
+    impl.device = dev;
+    const PaStreamParameters p = stream_params(dev, input, channels);
+    // 20 ms callbacks when the rate allows it, like the io_context side's frames.
+    const unsigned long frames_per_buffer =
+        rate % 50 == 0 ? static_cast<unsigned long>(rate / 50) : paFramesPerBufferUnspecified;
+    if (Pa_OpenStream(&impl.stream, input ? &p : nullptr, input ? nullptr : &p, rate,
+                      frames_per_buffer, paClipOff, &Impl::callback, &impl) != paNoError) {
+        impl.stream = nullptr;
+        return errc::audio_device_failure;
+    }
+    if (Pa_StartStream(impl.stream) != paNoError) return errc::audio_device_failure;
+    return {};
+}
+
+void close_stream(PaStream*& stream) {
+    if (!stream) return;
+    StderrSilencer quiet;
+    Pa_StopStream(stream);
+    Pa_CloseStream(stream);
+    stream = nullptr;
+}
+
 }  // namespace
+
+std::vector<AudioDeviceInfo> list_audio_devices(std::error_code& ec) {
+    std::vector<AudioDeviceInfo> out;
+    PaSession pa;
+    if (!pa.ok()) {
+        ec = errc::audio_device_failure;
+        return out;
+    }
+    StderrSilencer quiet;
+    const PaDeviceIndex count = Pa_GetDeviceCount();
+    if (count < 0) {
+        ec = errc::audio_device_failure;
+        return out;
+    }
+    const PaDeviceIndex def_in = Pa_GetDefaultInputDevice();
+    const PaDeviceIndex def_out = Pa_GetDefaultOutputDevice();
+    for (PaDeviceIndex i = 0; i < count; ++i) {
+        const PaDeviceInfo* info = Pa_GetDeviceInfo(i);
+        if (!info) continue;
+        const PaHostApiInfo* api = Pa_GetHostApiInfo(info->hostApi);
+        AudioDeviceInfo d;
+        d.index = i;
+        d.name = info->name ? info->name : "";
+        d.host_api = api && api->name ? api->name : "";
+        d.max_input_channels = info->maxInputChannels;
+        d.max_output_channels = info->maxOutputChannels;
+        d.default_sample_rate = info->defaultSampleRate;
+        d.default_input = i == def_in;
+        d.default_output = i == def_out;
+        out.push_back(std::move(d));
+    }
+    ec.clear();
+    return out;
+}
 
 bool portaudio_input_available() {
     return probe(true);
@@ -224,40 +454,66 @@ bool portaudio_available() {
     return portaudio_input_available() && portaudio_output_available();
 }
 
-// Opens and starts the default device's stream for a source (1 in) or sink (1 out) Impl.
-template <typename Impl>
-std::error_code start_default_stream(Impl& impl, int inputs, int outputs) {
-    if (!impl.pa.ok()) return errc::audio_device_failure;
-    StderrSilencer quiet;  // ALSA/JACK probing noise stays off the user's terminal
-    const PaDeviceIndex device = inputs ? Pa_GetDefaultInputDevice() : Pa_GetDefaultOutputDevice();
-    if (device == paNoDevice) return errc::no_audio_device;
-    if (Pa_OpenDefaultStream(&impl.stream, inputs, outputs, paInt16, kSampleRate, kFrameSamples,
-                             &Impl::callback, &impl) != paNoError) {
-        impl.stream = nullptr;
-        return errc::audio_device_failure;
-    }
-    if (Pa_StartStream(impl.stream) != paNoError) return errc::audio_device_failure;
-    return {};
-}
-
+// Resampling happens on the io_context side of the rings (in read()/write()), not in the
+// callback: the rings carry device-rate mono samples, the callback only copies and mixes
+// channels, and the resampler state belongs to one thread. speexdsp would not block or allocate
+// either, but this keeps the real-time callback minimal and its cost independent of the rate.
 struct PortAudioSource::Impl {
     PaSession pa;
     PaStream* stream = nullptr;
-    detail::SpscRing ring{kRingSamples};
-    std::vector<int16_t> scratch = std::vector<int16_t>(kRingSamples);
+    PaDeviceIndex device = paNoDevice;
+    int rate = kSampleRate;
+    int channels = 1;
+    std::optional<detail::SpscRing> ring;  // device-rate mono, callback -> read()
+    detail::SpeexResampler resampler;      // device rate -> 48 kHz, unless the device runs at 48
+    std::vector<int16_t> in;               // device-rate samples popped for resampling
+    std::vector<int16_t> out;              // resampled 48 kHz samples not yet read
+    size_t out_pos = 0;
+    size_t out_len = 0;
+    std::vector<int16_t> scratch;  // where excess capture is dropped
 
-    ~Impl() {
-        if (stream) {
-            StderrSilencer quiet;
-            Pa_StopStream(stream);
-            Pa_CloseStream(stream);
+    // All allocation happens here, before the stream starts.
+    std::error_code prepare(int device_rate, int device_channels) {
+        rate = device_rate;
+        channels = device_channels;
+        ring.emplace(ring_capacity(rate));
+        scratch.assign(ring->capacity(), 0);
+        if (rate != kSampleRate) {
+            if (auto ec = resampler.init(rate, kSampleRate, kStreamResampleQuality)) return ec;
+            in.assign(resampler.input_for(kFrameSamples) + 2, 0);
+            out.assign(resampler.max_output(in.size()), 0);
         }
+        return {};
     }
-    static int callback(const void* in, void*, unsigned long frames,
+    ~Impl() { close_stream(stream); }
+
+    static int callback(const void* input, void*, unsigned long frames,
                         const PaStreamCallbackTimeInfo*, PaStreamCallbackFlags, void* user) {
         auto* self = static_cast<Impl*>(user);
-        if (in) self->ring.push({static_cast<const int16_t*>(in), frames});
+        if (!input) return paContinue;
+        const auto* src = static_cast<const int16_t*>(input);
+        if (self->channels == 1) {
+            self->ring->push({src, frames});
+            return paContinue;
+        }
+        // Down-mix to mono through a small stack buffer.
+        std::array<int16_t, 256> mono;
+        const auto ch = static_cast<size_t>(self->channels);
+        for (size_t done = 0; done < frames;) {
+            const size_t n = std::min<size_t>(mono.size(), frames - done);
+            for (size_t i = 0; i < n; ++i) {
+                int sum = 0;
+                for (size_t c = 0; c < ch; ++c) sum += src[(done + i) * ch + c];
+                mono[i] = static_cast<int16_t>(sum / static_cast<int>(ch));
+            }
+            self->ring->push(std::span<const int16_t>(mono.data(), n));
+            done += n;
+        }
         return paContinue;
+    }
+
+    size_t device_samples(size_t samples_48k) const {
+        return static_cast<size_t>(static_cast<uint64_t>(samples_48k) * rate / kSampleRate);
     }
 };
 
@@ -265,42 +521,99 @@ PortAudioSource::PortAudioSource(std::unique_ptr<Impl> impl) : impl_(std::move(i
 PortAudioSource::~PortAudioSource() = default;
 
 std::unique_ptr<PortAudioSource> PortAudioSource::open(std::error_code& ec) {
+    return open(PortAudioOptions{}, ec);
+}
+
+std::unique_ptr<PortAudioSource> PortAudioSource::open(const PortAudioOptions& options,
+                                                       std::error_code& ec) {
     auto impl = std::make_unique<Impl>();
-    ec = start_default_stream(*impl, 1, 0);
+    ec = start_stream(*impl, options, true);
     if (ec) return nullptr;
     return std::unique_ptr<PortAudioSource>(new PortAudioSource(std::move(impl)));
 }
 
+int PortAudioSource::device_index() const {
+    return impl_->device;
+}
+int PortAudioSource::device_rate() const {
+    return impl_->rate;
+}
+int PortAudioSource::device_channels() const {
+    return impl_->channels;
+}
+
 bool PortAudioSource::read(std::span<int16_t> frame) {
+    Impl& m = *impl_;
+    auto& ring = *m.ring;
     // Bound capture latency: drop what piled up beyond a few frames.
-    auto& ring = impl_->ring;
-    while (ring.size() > kMaxQueuedCapture + frame.size()) {
-        const size_t extra = ring.size() - kMaxQueuedCapture - frame.size();
-        ring.pop(std::span(impl_->scratch).first(std::min(extra, impl_->scratch.size())));
+    const size_t keep = m.device_samples(kMaxQueuedCapture + frame.size());
+    while (ring.size() > keep) {
+        const size_t extra = ring.size() - keep;
+        ring.pop(std::span(m.scratch).first(std::min(extra, m.scratch.size())));
     }
-    const size_t got = ring.pop(frame);
-    std::fill(frame.begin() + got, frame.end(), int16_t{0});
+    if (!m.resampler.ready()) {
+        const size_t got = ring.pop(frame);
+        std::fill(frame.begin() + static_cast<std::ptrdiff_t>(got), frame.end(), int16_t{0});
+        return true;
+    }
+    size_t filled = 0;
+    while (filled < frame.size()) {
+        if (m.out_len == 0) {
+            const size_t want =
+                std::min(m.in.size(), m.resampler.input_for(frame.size() - filled) + 1);
+            const size_t got = ring.pop(std::span(m.in).first(want));
+            if (got == 0) break;  // underrun: the rest is silence
+            m.out_pos = 0;
+            m.out_len = m.resampler.process(std::span<const int16_t>(m.in).first(got), m.out);
+            continue;
+        }
+        const size_t n = std::min(m.out_len, frame.size() - filled);
+        std::copy_n(m.out.begin() + static_cast<std::ptrdiff_t>(m.out_pos), n,
+                    frame.begin() + static_cast<std::ptrdiff_t>(filled));
+        m.out_pos += n;
+        m.out_len -= n;
+        filled += n;
+    }
+    std::fill(frame.begin() + static_cast<std::ptrdiff_t>(filled), frame.end(), int16_t{0});
     return true;
 }
 
 struct PortAudioSink::Impl {
     PaSession pa;
     PaStream* stream = nullptr;
-    detail::SpscRing ring{kRingSamples};
+    PaDeviceIndex device = paNoDevice;
+    int rate = kSampleRate;
+    int channels = 1;
+    std::optional<detail::SpscRing> ring;  // device-rate mono, write() -> callback
+    detail::SpeexResampler resampler;      // 48 kHz -> device rate, unless the device runs at 48
+    std::vector<int16_t> out;              // one resampled piece
 
-    ~Impl() {
-        if (stream) {
-            StderrSilencer quiet;
-            Pa_StopStream(stream);
-            Pa_CloseStream(stream);
+    std::error_code prepare(int device_rate, int device_channels) {
+        rate = device_rate;
+        channels = device_channels;
+        ring.emplace(ring_capacity(rate));
+        if (rate != kSampleRate) {
+            if (auto ec = resampler.init(kSampleRate, rate, kStreamResampleQuality)) return ec;
+            out.assign(resampler.max_output(kFrameSamples), 0);
         }
+        return {};
     }
-    static int callback(const void*, void* out, unsigned long frames,
+    ~Impl() { close_stream(stream); }
+
+    static int callback(const void*, void* output, unsigned long frames,
                         const PaStreamCallbackTimeInfo*, PaStreamCallbackFlags, void* user) {
         auto* self = static_cast<Impl*>(user);
-        std::span<int16_t> dst(static_cast<int16_t*>(out), frames);
-        const size_t got = self->ring.pop(dst);
-        std::fill(dst.begin() + got, dst.end(), int16_t{0});
+        auto* dst = static_cast<int16_t*>(output);
+        const size_t got = self->ring->pop({dst, frames});
+        std::fill(dst + got, dst + frames, int16_t{0});
+        if (self->channels > 1) {
+            // Up-mix in place, from the back so no sample is overwritten before it is copied.
+            const auto ch = static_cast<size_t>(self->channels);
+            for (size_t i = frames; i-- > 0;) {
+                const int16_t v = dst[i];
+                for (size_t c = 0; c < ch; ++c) dst[i * ch + c] = v;
+            }
+        }
         return paContinue;
     }
 };
@@ -309,14 +622,38 @@ PortAudioSink::PortAudioSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 PortAudioSink::~PortAudioSink() = default;
 
 std::unique_ptr<PortAudioSink> PortAudioSink::open(std::error_code& ec) {
+    return open(PortAudioOptions{}, ec);
+}
+
+std::unique_ptr<PortAudioSink> PortAudioSink::open(const PortAudioOptions& options,
+                                                   std::error_code& ec) {
     auto impl = std::make_unique<Impl>();
-    ec = start_default_stream(*impl, 0, 1);
+    ec = start_stream(*impl, options, false);
     if (ec) return nullptr;
     return std::unique_ptr<PortAudioSink>(new PortAudioSink(std::move(impl)));
 }
 
+int PortAudioSink::device_index() const {
+    return impl_->device;
+}
+int PortAudioSink::device_rate() const {
+    return impl_->rate;
+}
+int PortAudioSink::device_channels() const {
+    return impl_->channels;
+}
+
 void PortAudioSink::write(std::span<const int16_t> frame) {
-    impl_->ring.push(frame);
+    Impl& m = *impl_;
+    if (!m.resampler.ready()) {
+        m.ring->push(frame);
+        return;
+    }
+    for (size_t off = 0; off < frame.size(); off += kFrameSamples) {
+        const auto piece = frame.subspan(off, std::min(kFrameSamples, frame.size() - off));
+        const size_t n = m.resampler.process(piece, m.out);
+        m.ring->push(std::span<const int16_t>(m.out).first(n));
+    }
 }
 
 // ---- factories -------------------------------------------------------------------------------
@@ -358,6 +695,13 @@ std::unique_ptr<AudioSource> open_source(std::string_view spec, std::error_code&
         }
         return WavFileSource::open(path, WavSourceOptions{loop}, ec);
     }
+    if (spec.starts_with("pa:")) {
+        if (spec.size() == 3) {
+            ec = errc::bad_device_spec;
+            return nullptr;
+        }
+        return PortAudioSource::open(PortAudioOptions{.device = std::string(spec.substr(3))}, ec);
+    }
     if (spec == "default") {
         if (portaudio_input_available()) {
             auto dev = PortAudioSource::open(ec);
@@ -382,6 +726,13 @@ std::unique_ptr<AudioSink> open_sink(std::string_view spec, std::error_code& ec)
             return nullptr;
         }
         return WavFileSink::open(path, ec);
+    }
+    if (spec.starts_with("pa:")) {
+        if (spec.size() == 3) {
+            ec = errc::bad_device_spec;
+            return nullptr;
+        }
+        return PortAudioSink::open(PortAudioOptions{.device = std::string(spec.substr(3))}, ec);
     }
     if (spec == "default") {
         if (portaudio_output_available()) {

@@ -52,6 +52,18 @@ class MediaCategory final : public std::error_category {
                 return "no telephone-event payload type negotiated";
             case errc::queue_full:
                 return "DTMF queue full";
+            case errc::dtls_failure:
+                return "DTLS failure";
+            case errc::dtls_timeout:
+                return "DTLS handshake timed out";
+            case errc::dtls_fingerprint_mismatch:
+                return "peer certificate does not match a=fingerprint";
+            case errc::dtls_no_srtp_profile:
+                return "no common DTLS-SRTP protection profile";
+            case errc::bad_fingerprint_attribute:
+                return "malformed a=fingerprint attribute";
+            case errc::dtls_closed:
+                return "DTLS session closed";
         }
         return "unknown media error";
     }

@@ -20,6 +20,13 @@ constexpr double kMarginMs = 10.0;
 // A frame is skipped only when the delay stays at or above the target without it.
 constexpr double kShrinkAboveMs = 20.0;
 constexpr uint32_t kMinFramesBetweenDrops = 25;
+// A packet this many frames ahead of the playout timestamp is not waited for (a sender that
+// jumped its clock): it is played now and the timestamps follow it.
+constexpr int64_t kMaxSilentFrames = 100;
+
+int32_t ts_diff(uint32_t a, uint32_t b) {
+    return static_cast<int32_t>(a - b);
+}
 
 size_t round_pow2(size_t n) {
     n = std::clamp<size_t>(n, 4, 32768);
@@ -57,6 +64,7 @@ void JitterBuffer::reset() {
     state_ = State::idle;
     missing_in_row_ = 0;
     have_base_ = false;  // a new talkspurt may come with a different offset
+    have_play_ts_ = false;
 }
 
 double JitterBuffer::target_ms() const {
@@ -111,7 +119,15 @@ JitterPush JitterBuffer::push(uint16_t sequence, uint32_t timestamp,
     } else {
         k = highest_k_ + static_cast<int16_t>(static_cast<uint16_t>(sequence - highest_));
         const auto ahead = static_cast<int16_t>(static_cast<uint16_t>(sequence - playout_));
-        if (ahead < 0) {
+        if (ahead < 0 && have_play_ts_ && ts_diff(timestamp, play_ts_) >= 0) {
+            // Behind by sequence number but not by timestamp: the sender was silent (DTX)
+            // while we concealed over its next sequence numbers. A new talkspurt: restart
+            // from it, timing included (the silence is not delay variation).
+            ++stats_.talkspurts;
+            start(sequence);
+            k = 0;
+            result = JitterPush::resynced;
+        } else if (ahead < 0) {
             // While priming nothing has been played: an earlier packet may still move the start
             // back, as long as everything buffered still fits.
             const auto span = static_cast<uint16_t>(highest_ - sequence);
@@ -187,6 +203,7 @@ JitterFrame JitterBuffer::pop(int64_t now_us) {
             if (present) clear_slot(index);
             ++playout_;
             ++playout_k_;
+            if (have_play_ts_) play_ts_ += config_.timestamp_per_frame;
             delay_ms -= kFrameMsD;
             frames_since_drop_ = 0;
             ++stats_.frames_dropped;
@@ -197,7 +214,26 @@ JitterFrame JitterBuffer::pop(int64_t now_us) {
     const size_t index = playout_ & mask_;
     Slot& slot = slots_[index];
     frame.sequence = playout_;
+    const uint32_t tpf = config_.timestamp_per_frame;
+    if (slot.used && slot.sequence == playout_ && have_play_ts_) {
+        const int32_t early = ts_diff(slot.timestamp, play_ts_);
+        if (early >= static_cast<int32_t>(tpf) && early < kMaxSilentFrames * tpf) {
+            // Its time has not come: the sender was silent before it (DTX). Conceal one
+            // frame of that silence (Opus turns it into comfort noise) and keep the packet.
+            ++stats_.frames_silent;
+            play_ts_ += tpf;
+            frame.kind = JitterFrame::Kind::missing;
+            return frame;
+        }
+    }
     if (slot.used && slot.sequence == playout_) {
+        // max(expected, this one's) + a frame: telephone-events repeat their start timestamp.
+        if (tpf) {
+            play_ts_ = (have_play_ts_ && ts_diff(play_ts_, slot.timestamp) > 0 ? play_ts_
+                                                                               : slot.timestamp) +
+                       tpf;
+            have_play_ts_ = true;
+        }
         frame.kind = JitterFrame::Kind::packet;
         frame.timestamp = slot.timestamp;
         frame.payload = storage(index).first(slot.size);
@@ -215,6 +251,7 @@ JitterFrame JitterBuffer::pop(int64_t now_us) {
             return frame;
         }
         frame.kind = JitterFrame::Kind::missing;
+        if (have_play_ts_) play_ts_ += tpf;
         const uint16_t next = static_cast<uint16_t>(playout_ + 1);
         const Slot& n = slots_[next & mask_];
         if (n.used && n.sequence == next) frame.next_payload = storage(next & mask_).first(n.size);

@@ -11,6 +11,13 @@
 namespace p2psip::media {
 namespace {
 
+// RTP timestamp units per 20 ms frame at the codec's clock (0 for an unknown codec: start()
+// refuses it anyway).
+uint32_t frame_timestamps(const MediaConfig& config) {
+    const auto info = find_codec(config.codec_name);
+    return info ? info->clock_rate / (1000 / kFrameMs) : 0;
+}
+
 constexpr uint32_t kSeqMod = 1u << 16;
 constexpr uint16_t kMaxDropout = 3000;  // RFC 3550 A.1
 constexpr uint16_t kMaxMisorder = 100;  // RFC 3550 A.1
@@ -71,6 +78,7 @@ MediaSession::MediaSession(asio::io_context& io, MediaConfig config, SendFn send
           .adaptive = config_.jitter_adaptive,
           .min_delay_ms = config_.jitter_min_ms,
           .max_delay_ms = config_.jitter_max_ms,
+          .timestamp_per_frame = frame_timestamps(config_),
       }) {}
 
 MediaSession::~MediaSession() {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <climits>
 #include <mutex>
+#include <span>
 #include <utility>
 
 #include "p2psip/media/error.hpp"
@@ -94,15 +95,47 @@ std::string_view next_token(std::string_view& s) {
     return tok;
 }
 
-bool set_policy(std::string_view suite, srtp_crypto_policy_t& p) {
+bool set_policy(std::string_view suite, srtp_policy_t& p) {
     if (suite == kSuiteAesCm128Sha1_80) {
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p);
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtp);
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtcp);
     } else if (suite == kSuiteAesCm128Sha1_32) {
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&p);
+        // RFC 4568 §6.2.2 / RFC 5764 §4.1.2: SRTCP keeps the 80-bit tag.
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&p.rtp);
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtcp);
+    } else if (suite == kSuiteAeadAes128Gcm) {
+        // RFC 7714 §14.2: AEAD_AES_128_GCM for both SRTP and SRTCP, 16-byte tag.
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtp);
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtcp);
     } else {
         return false;
     }
     return true;
+}
+
+// Whether this libsrtp2 build can create a GCM session (it needs the OpenSSL/NSS backend).
+bool gcm_available() noexcept {
+    static const bool available = [] {
+        if (srtp_init()) return false;
+        srtp_policy_t policy{};
+        if (!set_policy(kSuiteAeadAes128Gcm, policy)) return false;
+        std::array<uint8_t, kSrtpKeySaltSize> key{};
+        for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i + 1);
+        policy.ssrc.type = ssrc_any_outbound;
+        policy.key = key.data();
+        policy.window_size = 1024;
+        srtp_t session = nullptr;
+        if (srtp_create(&session, &policy) != srtp_err_status_ok) return false;
+        // A protect call proves the cipher really works, not just that the policy was accepted.
+        std::array<uint8_t, 12 + 8 + SRTP_MAX_TRAILER_LEN> pkt{0x80, 0, 0, 1, 0, 0,
+                                                               0,    1, 0, 0, 0, 1};
+        int len = 20;
+        const bool ok =
+            srtp_protect(session, pkt.data(), &len) == srtp_err_status_ok && len == 20 + 16;
+        srtp_dealloc(session);
+        return ok;
+    }();
+    return available;
 }
 
 std::error_code map_status(srtp_err_status_t st) {
@@ -130,15 +163,23 @@ std::error_code srtp_init() {
     return status == srtp_err_status_ok ? std::error_code{} : make_error_code(errc::srtp_failure);
 }
 
+size_t srtp_key_salt_size(std::string_view suite) noexcept {
+    if (suite == kSuiteAesCm128Sha1_80 || suite == kSuiteAesCm128Sha1_32) return 30;
+    if (suite == kSuiteAeadAes128Gcm) return 28;  // RFC 7714 §12: 16-byte key + 12-byte salt
+    return 0;
+}
+
 bool is_supported_suite(std::string_view suite) noexcept {
-    return suite == kSuiteAesCm128Sha1_80 || suite == kSuiteAesCm128Sha1_32;
+    if (suite == kSuiteAesCm128Sha1_80 || suite == kSuiteAesCm128Sha1_32) return true;
+    return suite == kSuiteAeadAes128Gcm && gcm_available();
 }
 
 std::optional<SrtpKeyMaterial> generate_key(std::string_view suite) {
     if (!is_supported_suite(suite)) return std::nullopt;
     SrtpKeyMaterial key;
     key.suite = std::string(suite);
-    if (!detail::random_bytes(key.key_salt)) return std::nullopt;
+    if (!detail::random_bytes(std::span(key.key_salt).first(key.key_salt_size())))
+        return std::nullopt;
     return key;
 }
 
@@ -147,7 +188,8 @@ std::string format_crypto_attribute(int tag, const SrtpKeyMaterial& key) {
     out += ' ';
     out += key.suite;
     out += " inline:";
-    out += base64_encode(key.key_salt);
+    const size_t n = key.key_salt_size();
+    out += base64_encode(std::span(key.key_salt).first(n ? n : key.key_salt.size()));
     return out;
 }
 
@@ -201,7 +243,8 @@ std::error_code parse_crypto_attribute(std::string_view value, int& tag, SrtpKey
     if (!is_supported_suite(suite)) return errc::unsupported_suite;
     SrtpKeyMaterial key;
     key.suite = std::string(suite);
-    if (!base64_decode_exact(b64, key.key_salt)) return errc::bad_crypto_attribute;
+    if (!base64_decode_exact(b64, std::span(key.key_salt).first(key.key_salt_size())))
+        return errc::bad_crypto_attribute;
     tag = t;
     out = std::move(key);
     return {};
@@ -231,10 +274,9 @@ void SrtpContext::reset() noexcept {
 std::error_code SrtpContext::create(const SrtpKeyMaterial& key, SrtpDirection dir,
                                     SrtpContext& out) {
     if (auto ec = srtp_init()) return ec;
+    if (!is_supported_suite(key.suite)) return errc::unsupported_suite;
     srtp_policy_t policy{};
-    if (!set_policy(key.suite, policy.rtp)) return errc::unsupported_suite;
-    // RFC 4568 §6.2.1/§6.2.2: SRTCP uses AES-CM with an 80-bit HMAC-SHA1 tag for both suites.
-    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtcp);
+    if (!set_policy(key.suite, policy)) return errc::unsupported_suite;
     policy.ssrc.type = dir == SrtpDirection::inbound ? ssrc_any_inbound : ssrc_any_outbound;
     std::array<uint8_t, kSrtpKeySaltSize> material = key.key_salt;
     policy.key = material.data();

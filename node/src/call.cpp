@@ -154,6 +154,10 @@ bool Call::make_ice(bool controlling, std::function<void()> gathered) {
     ice_->on_state([weak = weak()](nat::IceState s) {
         if (auto self = weak.lock()) self->on_ice_state(s);
     });
+    // From now on: a DTLS ClientHello may come before our side sees the path as ready.
+    ice_->on_receive([weak = weak()](std::span<const uint8_t> packet) {
+        if (auto self = weak.lock()) self->on_datagram(packet);
+    });
     ice_->gather([weak = weak(), gathered = std::move(gathered)](std::error_code gec) {
         auto self = weak.lock();
         if (!self || self->ended_) return;
@@ -194,6 +198,9 @@ bool Call::make_plain_path() {
     local_.use_ice = false;
     local_.address = udp_->local_address();
     local_.port = udp_->local_port();
+    udp_->on_receive([weak = weak()](std::span<const uint8_t> packet) {
+        if (auto self = weak.lock()) self->on_datagram(packet);
+    });
     return true;
 }
 
@@ -216,6 +223,7 @@ void Call::place_invite(const sip::Uri& contact, bool use_ice) {
             end(500, "500 no SRTP key could be generated");
             return;
         }
+        if (env_.dtls) local_.fingerprint = env_.dtls_fingerprint;
     }
     invite_to_ = contact;
     if (use_ice) {
@@ -289,6 +297,12 @@ void Call::on_answer_sdp(std::string_view sdp) {
         hangup("unusable answer: " + why);
         return;
     }
+    // A node found through its signed DHT binding must prove that key in a DTLS handshake;
+    // an answer that falls back to SDES there would let an on-path attacker choose the keys.
+    if (owner_ && !local_.fingerprint.empty() && remote_.keying != Keying::dtls) {
+        hangup("the answer does not use DTLS-SRTP, which a p2psip node found in the DHT must");
+        return;
+    }
     if (udp_) {
         start_plain_media();  // we offered no ICE: media goes to the answer's address
     } else if (!remote_.use_ice) {
@@ -326,6 +340,7 @@ void Call::start_incoming(std::shared_ptr<sip::Session> session) {
     env_.log->info("incoming call from {} ({})", report_.peer_aor, report_.call_id);
 
     local_.codecs = codec_table(env_.options.codecs);
+    if (env_.dtls) local_.fingerprint = env_.dtls_fingerprint;
     auto ring = [this] {
         session_->ringing();
         report_.ringing_ms = since_dial();
@@ -386,13 +401,113 @@ void Call::start_media() {
     env_.log->info("{} after {:.0f} ms: {}",
                    udp_ ? "plain media path (no ICE) ready" : "ICE connected", *report_.ice_ms,
                    report_.ice_pair);
+    if (remote_.keying == Keying::dtls) {
+        start_dtls();
+    } else {
+        const bool sdes = remote_.keying == Keying::sdes;
+        run_audio(sdes ? local_.key : std::nullopt, sdes ? remote_.key : std::nullopt,
+                  sdes && local_.key ? local_.key->suite : "");
+    }
+}
 
+void Call::on_datagram(std::span<const uint8_t> packet) {
+    switch (media::classify_packet(packet)) {
+        case media::PacketClass::dtls:
+            if (dtls_) {
+                dtls_->on_packet(packet);
+            } else if (!media_ && early_dtls_.size() < 8) {
+                early_dtls_.emplace_back(packet.begin(), packet.end());
+            }
+            break;
+        case media::PacketClass::rtp_rtcp:
+            if (media_) media_->on_packet(packet);
+            break;
+        default:
+            break;  // STUN is libnice's; anything else is not ours
+    }
+}
+
+void Call::send_datagram(std::span<const uint8_t> packet) {
+    // Through whichever agent is current: an ICE restart replaces ice_ mid-call.
+    if (udp_)
+        udp_->send(packet);
+    else if (ice_)
+        (void)ice_->send(packet);
+}
+
+void Call::start_dtls() {
+    media::DtlsSrtpConfig cfg;
+    cfg.role = remote_.dtls_client ? media::DtlsRole::client : media::DtlsRole::server;
+    cfg.credentials = *env_.dtls;
+    cfg.peer_fingerprint = remote_.fingerprint;
+    env_.log->debug("DTLS handshake as {}", remote_.dtls_client ? "client" : "server");
+    dtls_ = std::make_unique<media::DtlsSrtpSession>(
+        env_.io, std::move(cfg),
+        [weak = weak()](std::span<const uint8_t> packet) {
+            if (auto self = weak.lock()) self->send_datagram(packet);
+        },
+        [weak = weak()](std::error_code ec, const media::DtlsSrtpResult& result) {
+            if (auto self = weak.lock()) self->on_dtls_done(ec, result);
+        });
+    if (auto ec = dtls_->start()) {
+        hangup("DTLS-SRTP could not start: " + ec.message());
+        return;
+    }
+    auto early = std::move(early_dtls_);
+    early_dtls_.clear();
+    for (const auto& packet : early)
+        if (dtls_) dtls_->on_packet(packet);
+}
+
+void Call::on_dtls_done(std::error_code ec, const media::DtlsSrtpResult& result) {
+    if (ended_) return;
+    if (ec) {
+        hangup("DTLS-SRTP failed: " + ec.message());
+        return;
+    }
+    if (auto problem = check_peer_key(result.peer_public_key_der); !problem.empty()) {
+        hangup("DTLS-SRTP failed: " + problem);
+        return;
+    }
+    env_.log->info("DTLS-SRTP keyed ({}) after {:.0f} ms; peer {}", result.suite, since_dial(),
+                   report_.dtls_peer);
+    run_audio(result.tx_key, result.rx_key, result.suite);
+}
+
+std::string Call::check_peer_key(const std::vector<uint8_t>& public_key_der) {
+    dht::InfoHash id;
+    try {  // OpenDHT reports a key it cannot read by throwing
+        id = dht::crypto::PublicKey(public_key_der).getId();
+    } catch (const std::exception& e) {
+        return fmt::format("the peer's certificate key is unreadable ({})", e.what());
+    }
+    // The key that signed the callee's binding, else one pinned for this AOR earlier.
+    std::optional<dht::InfoHash> expected = owner_;
+    const char* source = "holds the DHT binding of";
+    if (!expected && env_.known_peers) {
+        expected = env_.known_peers->find(report_.peer_aor);
+        source = "is pinned (known_peers) for";
+    }
+    if (!expected) {
+        report_.dtls_peer = fmt::format("key {}: certificate matches a=fingerprint", id.toString());
+        return {};
+    }
+    if (id != *expected)
+        return fmt::format("the peer's certificate key {} is not the key {} that {} {}",
+                           id.toString(), expected->toString(), source, report_.peer_aor);
+    report_.dtls_peer = fmt::format("key {} {} {}", id.toString(), source, report_.peer_aor);
+    return {};
+}
+
+void Call::run_audio(std::optional<media::SrtpKeyMaterial> tx,
+                     std::optional<media::SrtpKeyMaterial> rx, const std::string& suite) {
+    if (ended_ || media_) return;
     media::MediaConfig cfg;
     cfg.codec_name = remote_.codec.name;
     cfg.payload_type = remote_.codec.pt;
     cfg.clock_rate = static_cast<uint32_t>(remote_.codec.clock);
-    cfg.tx_key = local_.key;
-    cfg.rx_key = remote_.key;
+    cfg.tx_key = tx;
+    cfg.rx_key = rx;
     cfg.dtmf_payload_type = remote_.dtmf_pt;
     cfg.on_dtmf = [weak = weak()](char digit) {
         auto self = weak.lock();
@@ -402,12 +517,12 @@ void Call::start_media() {
     };
     std::error_code ec;
     const auto& o = env_.options;
-    std::string source_spec = !o.play.empty()     ? "wav:" + o.play
-                              : env_.audio_device ? "default"
-                                                  : "null";
-    std::string sink_spec = !o.record.empty()   ? "wav:" + o.record
-                            : env_.audio_device ? "default"
-                                                : "null";
+    // A device named with --audio-device, else the default one when there is one.
+    const std::string device = !o.audio_device.empty() ? "pa:" + o.audio_device
+                               : env_.audio_device     ? "default"
+                                                       : "null";
+    std::string source_spec = !o.play.empty() ? "wav:" + o.play : device;
+    std::string sink_spec = !o.record.empty() ? "wav:" + o.record : device;
     cfg.source = media::open_source(source_spec, ec);
     if (ec || !cfg.source) {
         hangup(fmt::format("cannot open audio source '{}': {}", source_spec, ec.message()));
@@ -422,32 +537,21 @@ void Call::start_media() {
         fmt::format("{}/{}{} (pt {})", remote_.codec.name, remote_.codec.clock,
                     remote_.codec.channels > 1 ? fmt::format("/{}", remote_.codec.channels) : "",
                     remote_.codec.pt);
-    report_.srtp = local_.key.has_value();
-    report_.srtp_suite = local_.key ? local_.key->suite : "";
+    report_.srtp = tx.has_value();
+    report_.srtp_suite = suite;
+    report_.keying = to_string(remote_.keying);
 
-    nat::UdpPath* udp = udp_.get();  // outlives media_ (declared before it)
-    // Through whichever agent is current: an ICE restart replaces ice_ mid-call.
     media_ = std::make_unique<media::MediaSession>(
-        env_.io, std::move(cfg), [weak = weak(), udp](std::span<const uint8_t> packet) {
-            if (udp) {
-                udp->send(packet);
-            } else if (auto self = weak.lock(); self && self->ice_) {
-                (void)self->ice_->send(packet);
-            }
+        env_.io, std::move(cfg), [weak = weak()](std::span<const uint8_t> packet) {
+            if (auto self = weak.lock()) self->send_datagram(packet);
         });
-    auto deliver = [weak = weak()](std::span<const uint8_t> packet) {
-        auto self = weak.lock();
-        if (self && self->media_) self->media_->on_packet(packet);
-    };
-    if (udp_)
-        udp_->on_receive(deliver);
-    else
-        ice_->on_receive(deliver);
     if (auto mec = media_->start()) {
         hangup("media could not start: " + mec.message());
         return;
     }
-    env_.log->info("media flowing: {}, SRTP {}", report_.codec, report_.srtp ? "on" : "off");
+    report_.media_started = true;
+    env_.log->info("media flowing: {}, SRTP {}", report_.codec,
+                   report_.srtp ? fmt::format("on ({}, {})", suite, report_.keying) : "off");
     if (!udp_) {
         last_rx_change_ = Clock::now();
         watch_media();
@@ -614,8 +718,7 @@ void Call::adopt_pending_ice() {
         if (auto self = weak.lock()) self->on_ice_state(s);
     });
     ice_->on_receive([weak = weak()](std::span<const uint8_t> packet) {
-        auto self = weak.lock();
-        if (self && self->media_) self->media_->on_packet(packet);
+        if (auto self = weak.lock()) self->on_datagram(packet);
     });
     if (old) old->close();
     note_pair(ice_->selected_pair());
@@ -672,6 +775,10 @@ void Call::end(int status, const std::string& reason) {
         report_.mos = q.mos;
         report_.media_seconds = std::chrono::duration<double>(Clock::now() - *media_at_).count();
         media_.reset();  // closes the recording now, not when the call object goes
+    }
+    if (dtls_) {
+        dtls_->close();
+        dtls_.reset();
     }
     if (ice_) ice_->close();
     if (pending_ice_) pending_ice_->close();

@@ -11,6 +11,7 @@
 #include "known_peers.hpp"
 #include "options.hpp"
 #include "p2psip/media/audio_device.hpp"
+#include "p2psip/media/dtls_srtp.hpp"
 #include "p2psip/media/session.hpp"
 #include "p2psip/nat/ice_agent.hpp"
 #include "p2psip/nat/udp_path.hpp"
@@ -36,6 +37,9 @@ struct CallEnv {
     std::shared_ptr<spdlog::logger> log;
     Signaling* signaling = nullptr;     // NAT-aware routes to peers; may be null in tools
     KnownPeers* known_peers = nullptr;  // keys of AORs called before; may be null
+    // DTLS-SRTP with the node's DHT identity certificate; null: SDES only (tools).
+    const media::DtlsCredentials* dtls = nullptr;
+    std::string dtls_fingerprint;  // a=fingerprint value of that certificate
 };
 
 // True when `target` names a host by IP address (sip:bob@192.0.2.7:5060): such a call
@@ -73,7 +77,16 @@ class Call : public std::enable_shared_from_this<Call> {
     void start_incoming(std::shared_ptr<sip::Session> session);
     void start_ice_checks(const char* sdp_kind);  // remote candidates in, checks and deadline on
     void on_ice_state(nat::IceState state);
-    void start_media();
+    void start_media();  // the path is ready: DTLS first when negotiated, then the audio
+    void start_dtls();
+    void on_dtls_done(std::error_code ec, const media::DtlsSrtpResult& result);
+    // The peer's certificate key against what we know of the peer: the key holding the
+    // callee's DHT binding, or the key pinned for the caller. Empty when it is acceptable.
+    std::string check_peer_key(const std::vector<uint8_t>& public_key_der);
+    void run_audio(std::optional<media::SrtpKeyMaterial> tx,
+                   std::optional<media::SrtpKeyMaterial> rx, const std::string& suite);
+    void on_datagram(std::span<const uint8_t> packet);    // RFC 7983 demultiplexing
+    void send_datagram(std::span<const uint8_t> packet);  // on the current path
     void end(int status, const std::string& reason);
     bool make_ice(bool controlling, std::function<void()> gathered);
     std::shared_ptr<nat::IceAgent> new_ice_agent(bool controlling, std::error_code& ec);
@@ -109,6 +122,8 @@ class Call : public std::enable_shared_from_this<Call> {
     LocalMedia local_;
     RemoteMedia remote_;
     std::string offer_;  // incoming: the peer's offer
+    std::unique_ptr<media::DtlsSrtpSession> dtls_;
+    std::vector<std::vector<uint8_t>> early_dtls_;  // DTLS datagrams before the path was ready
     std::unique_ptr<media::MediaSession> media_;
     asio::steady_timer ice_timer_, duration_timer_, watchdog_;
     std::shared_ptr<nat::IceAgent> pending_ice_;  // ICE restart under way: the agent taking over

@@ -26,6 +26,9 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
     app.add_flag("--auto-answer", o.auto_answer, "answer incoming calls at once");
     app.add_option("--play", o.play, "WAV file to send as the microphone");
     app.add_option("--record", o.record, "WAV file to write what the peer sends");
+    app.add_option("--audio-device", o.audio_device,
+                   "sound card for microphone and speaker: index or name from 'p2psip devices' "
+                   "(default: the system's default device)");
     app.add_option("--call", o.call, "AOR to dial at start; the node exits when that call ends");
     app.add_option("--duration", o.duration, "hang up this many seconds after answer")
         ->check(CLI::NonNegativeNumber);

@@ -27,6 +27,7 @@ struct PhoneOptions {
     bool auto_answer = false;
     std::string play;           // WAV file to send; default: audio device or silence
     std::string record;         // WAV file to write; default: audio device or discard
+    std::string audio_device;   // PortAudio device (index or name, `p2psip devices`); "" = default
     std::string call;           // AOR or sip: URI to dial at start
     double duration = 0;        // hang up this many seconds after answer (0 = never)
     bool keep_running = false;  // with --call: stay up after the call ends

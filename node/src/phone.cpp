@@ -50,6 +50,23 @@ std::string Phone::start() {
     log_->info("{} identity {} (RSA-{}) in {}", identity.created ? "created" : "loaded", key_id,
                overlay::identity_key_bits, options_.data_dir.string());
 
+    // DTLS-SRTP (RFC 5763) uses the key that signs our DHT records, so a caller can check
+    // the handshake against the key that holds our AOR. The identity certificate itself is a
+    // CA (key usage: certificate signing only), which TLS refuses for a handshake: a leaf
+    // certificate for the same key, issued by the identity, is made at each start.
+    try {  // OpenDHT reports failures by throwing
+        const auto leaf = dht::crypto::Certificate::generate(*identity.dht.first, "p2psip-dtls",
+                                                             identity.dht, false);
+        const auto key_pem = identity.dht.first->serialize();
+        dtls_.certificate_pem = leaf.toString(false);
+        dtls_.private_key_pem.assign(key_pem.begin(), key_pem.end());
+    } catch (const std::exception& e) {
+        return fmt::format("identity in {}: cannot export it for DTLS: {}",
+                           options_.data_dir.string(), e.what());
+    }
+    if (auto ec = media::fingerprint_attribute_of_pem(dtls_.certificate_pem, dtls_fingerprint_))
+        return fmt::format("identity certificate: {}", ec.message());
+
     dht_ = std::make_unique<overlay::RunnerDht>(io_, std::move(identity));
     overlay::RunnerConfig dcfg;
     dcfg.bind_address = options_.bind_address;
@@ -74,7 +91,16 @@ std::string Phone::start() {
     log_->info("SIP listening on udp {}:{} as {}", options_.bind_address, ua_->port(),
                ua_->contact());
 
-    const bool audio = media::portaudio_available();
+    if (!options_.audio_device.empty()) {
+        // Opened here once so that a wrong name fails at start, not at the first call.
+        std::error_code ec;
+        const bool need_in = options_.play.empty(), need_out = options_.record.empty();
+        if ((need_in && !media::open_source("pa:" + options_.audio_device, ec)) ||
+            (need_out && !media::open_sink("pa:" + options_.audio_device, ec)))
+            return fmt::format("--audio-device '{}': {} (see 'p2psip devices')",
+                               options_.audio_device, ec.message());
+    }
+    const bool audio = !options_.audio_device.empty() || media::portaudio_available();
     if (!audio && (options_.play.empty() || options_.record.empty()))
         log_->info("no audio device: using silence / discarding where no WAV file is given");
     signaling_ = std::make_unique<Signaling>(io_, *ua_, *dht_, options_, instance_id, log_);
@@ -86,7 +112,8 @@ std::string Phone::start() {
     if (auto problem = known_peers_->load(); !problem.empty())
         log_->warn("ignoring bad lines: {}", problem);
     env_ = std::make_unique<CallEnv>(CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_,
-                                             signaling_.get(), known_peers_.get()});
+                                             signaling_.get(), known_peers_.get(), &dtls_,
+                                             dtls_fingerprint_});
     // A DHT call waits until the node has joined; a direct URI needs no DHT: dial now.
     dial_pending_ = !options_.call.empty() && !is_direct_uri(options_.call);
     if (!options_.call.empty() && !dial_pending_) asio::post(io_, [this] { dial(options_.call); });
@@ -199,7 +226,9 @@ void Phone::on_call_ended(const CallReport& report) {
     // The call object is still on the stack of its own callback: release it later.
     asio::post(io_, [this, report] {
         if (!options_.call.empty() && !options_.keep_running)
-            quit(report.answered && report.status < 300 ? 0 : 2);
+            // Success is a call that got as far as audio; an answered call whose media never
+            // started (ICE or DTLS failed) is a failure.
+            quit(report.answered && report.status < 300 && report.media_started ? 0 : 2);
     });
 }
 

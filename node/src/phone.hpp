@@ -41,6 +41,8 @@ class Phone {
     PhoneOptions options_;
     std::shared_ptr<spdlog::logger> log_;
     std::string aor_;
+    media::DtlsCredentials dtls_;  // the identity's certificate and key, PEM
+    std::string dtls_fingerprint_;
     std::unique_ptr<overlay::RunnerDht> dht_;
     std::unique_ptr<sip::UserAgent> ua_;
     std::unique_ptr<Signaling> signaling_;

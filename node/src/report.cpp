@@ -70,7 +70,10 @@ std::string to_text(const CallReport& r) {
                                ? fmt::format(" ({} SIP message(s) through the DHT)", r.sip_via_dht)
                                : "");
     out += fmt::format("codec:          {}\n", r.codec.empty() ? "-" : r.codec);
-    out += fmt::format("srtp:           {}\n", r.srtp ? "on (" + r.srtp_suite + ")" : "off");
+    out +=
+        fmt::format("srtp:           {}\n",
+                    r.srtp ? fmt::format("on ({}, keyed by {})", r.srtp_suite, r.keying) : "off");
+    if (!r.dtls_peer.empty()) out += fmt::format("peer identity:  {}\n", r.dtls_peer);
     out += fmt::format("packets:        sent {}, received {}, lost {}\n", r.packets_sent,
                        r.packets_received, r.packets_lost);
     out += fmt::format("jitter:         {:.1f} ms\n", r.jitter_ms);
@@ -92,7 +95,7 @@ std::string to_json(const CallReport& r) {
         "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f},\"rtt_ms\":{},"
         "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f},\"local_candidate\":{},"
         "\"remote_candidate\":{},\"signaling\":{},\"sip_via_dht\":{},\"ice_restarts\":{},"
-        "\"dtmf_sent\":{},\"dtmf_received\":{}}}",
+        "\"dtmf_sent\":{},\"dtmf_received\":{},\"keying\":{},\"dtls_peer\":{}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
         r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
@@ -101,7 +104,7 @@ std::string to_json(const CallReport& r) {
         r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds, json_ms(r.rtt_ms),
         r.playout_delay_ms, r.mos, json_string(r.local_candidate), json_string(r.remote_candidate),
         json_string(r.signaling), r.sip_via_dht, r.ice_restarts, json_string(r.dtmf_sent),
-        json_string(r.dtmf_received));
+        json_string(r.dtmf_received), json_string(r.keying), json_string(r.dtls_peer));
 }
 
 }  // namespace p2psip::node

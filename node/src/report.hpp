@@ -13,15 +13,18 @@ struct CallReport {
     int status = 0;          // final SIP status of the INVITE (200, 404, 486...)
     std::string end_reason;  // human: "hung up locally", "BYE from peer", "404 Not Found: ..."
     std::optional<double> lookup_ms, ringing_ms, answer_ms, ice_ms;  // from dial
-    std::string ice_pair;  // "host 127.0.0.1:x <-> host 127.0.0.1:y"
+    std::string ice_pair;                           // "host 127.0.0.1:x <-> host 127.0.0.1:y"
     std::string local_candidate, remote_candidate;  // type of each side: host/srflx/prflx/relay
-    std::string signaling;  // "direct" or "dht" (SIP only got through the DHT)
-    std::size_t sip_via_dht = 0;  // SIP messages of this call received through the DHT
-    int ice_restarts = 0;         // completed ICE restarts (re-INVITE after the path died)
+    std::string signaling;                 // "direct" or "dht" (SIP only got through the DHT)
+    std::size_t sip_via_dht = 0;           // SIP messages of this call received through the DHT
+    int ice_restarts = 0;                  // completed ICE restarts (re-INVITE after the path died)
     std::string dtmf_sent, dtmf_received;  // RFC 4733 digits, in order
-    std::string codec;     // "opus/48000/2 (pt 111)"
+    std::string codec;                     // "opus/48000/2 (pt 111)"
     bool srtp = false;
     std::string srtp_suite;
+    bool media_started = false;  // the audio session ran
+    std::string keying;          // "dtls-srtp", "sdes-srtp" or "none"
+    std::string dtls_peer;       // DTLS: how the peer's certificate was checked
     std::uint64_t packets_sent = 0, packets_received = 0, packets_lost = 0;
     std::uint64_t srtp_auth_failures = 0;
     double jitter_ms = 0;

@@ -1,10 +1,24 @@
 #include "sdp_glue.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <string_view>
 
 namespace p2psip::node {
 
 namespace sdp = sip::sdp;
+
+const char* to_string(Keying k) {
+    switch (k) {
+        case Keying::sdes:
+            return "sdes-srtp";
+        case Keying::dtls:
+            return "dtls-srtp";
+        case Keying::none:
+            break;
+    }
+    return "none";
+}
 
 std::vector<sdp::Codec> codec_table(const std::vector<std::string>& preference) {
     std::vector<sdp::Codec> out;
@@ -58,12 +72,19 @@ sdp::AudioParams audio_params(const LocalMedia& local) {
     }
     p.codecs = local.codecs;
     p.ptime = 20;
-    p.proto = local.key ? "RTP/SAVP" : "RTP/AVP";
+    const bool secure = local.key || !local.fingerprint.empty();
+    p.proto = secure ? "RTP/SAVP" : "RTP/AVP";
     p.username = "p2psip";
     p.attributes.push_back({"rtcp-mux", "", true});
     if (local.key)
         p.attributes.push_back(
             {"crypto", media::format_crypto_attribute(local.crypto_tag, *local.key), false});
+    if (!local.fingerprint.empty()) {
+        // RFC 8122 §5, RFC 5763 §5. Offered beside a=crypto on RTP/SAVP, so a phone without
+        // DTLS still finds its SDES key; a DTLS answer discards that key unused.
+        p.attributes.push_back({"fingerprint", local.fingerprint, false});
+        p.attributes.push_back({"setup", local.setup, false});
+    }
     if (!local.use_ice) return p;
     p.attributes.push_back({"ice-ufrag", local.ice.ufrag, false});
     p.attributes.push_back({"ice-pwd", local.ice.pwd, false});
@@ -115,6 +136,18 @@ bool read_ice(const sdp::SessionDescription& sd, const sdp::RemoteAudio& audio, 
     return true;
 }
 
+// a=fingerprint and a=setup, at media level or else session level (RFC 8122 §5).
+std::optional<std::string> media_or_session(const sdp::SessionDescription& sd, const sdp::Media& m,
+                                            std::string_view name) {
+    if (auto v = m.attribute(name)) return std::string(*v);
+    if (auto v = sd.attribute(name)) return std::string(*v);
+    return std::nullopt;
+}
+
+bool is_dtls_proto(std::string_view proto) {
+    return proto == "UDP/TLS/RTP/SAVP" || proto == "UDP/TLS/RTP/SAVPF";
+}
+
 }  // namespace
 
 bool sdp_uses_ice(const std::string& sdp_text) {
@@ -153,12 +186,30 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
         return false;
     }
 
+    remote.key.reset();
+    remote.keying = Keying::none;
+    const auto fingerprint = media_or_session(offer, m, "fingerprint");
+    const auto setup = media_or_session(offer, m, "setup").value_or("active");  // RFC 5763 §5
+    if (fingerprint && !local.fingerprint.empty() && setup != "holdconn") {
+        // RFC 5763 §5: the answerer should be active (the DTLS client) unless the offerer
+        // insists on being active itself.
+        remote.keying = Keying::dtls;
+        remote.fingerprint = *fingerprint;
+        remote.dtls_client = setup != "active";
+        local.setup = remote.dtls_client ? "active" : "passive";
+        local.key.reset();  // no a=crypto in the answer: the keys come from the handshake
+    } else if (is_dtls_proto(m.proto)) {
+        status = 488;
+        why = fingerprint ? "DTLS-SRTP not available" : "DTLS offer without a=fingerprint";
+        return false;
+    }
     // RFC 4568 §7.1.2: pick the first crypto line we support; answer with its tag and suite.
     // Crypto lines in an RTP/AVP offer are "best effort" SRTP (baresip's mediaenc=srtp):
     // taken as well, so such a phone gets SRTP rather than plaintext.
-    remote.key.reset();
     const bool savp = m.proto == "RTP/SAVP" || m.proto == "RTP/SAVPF";
-    if (savp || !m.attributes_named("crypto").empty()) {
+    if (remote.keying == Keying::dtls) {
+        // keyed by the handshake
+    } else if (savp || !m.attributes_named("crypto").empty()) {
         for (const auto& value : m.attributes_named("crypto")) {
             int tag = 0;
             media::SrtpKeyMaterial key;
@@ -178,6 +229,7 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
             why = "No supported SRTP crypto suite";
             return false;
         }
+        remote.keying = Keying::sdes;
     } else {
         if (!allow_plaintext) {
             status = 488;
@@ -190,7 +242,9 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
         status = 488;
         return false;
     }
-    auto params = audio_params(local);
+    LocalMedia shown = local;  // the answer carries our fingerprint only when DTLS is chosen
+    if (remote.keying != Keying::dtls) shown.fingerprint.clear();
+    auto params = audio_params(shown);
     params.codecs = answer_codecs;
     params.proto = m.proto;  // RFC 3264 §6: the answer keeps the offer's transport
     sdp::SessionDescription out;
@@ -221,7 +275,19 @@ bool read_answer(const std::string& answer_text, const LocalMedia& local, Remote
         return false;
     }
     remote.key.reset();
-    if (local.key) {
+    remote.keying = Keying::none;
+    const auto fingerprint = media_or_session(sd, *audio.media, "fingerprint");
+    if (fingerprint && !local.fingerprint.empty()) {
+        // RFC 5763 §5: the answerer is active or passive; we take the other role.
+        const auto setup = media_or_session(sd, *audio.media, "setup").value_or("active");
+        if (setup != "active" && setup != "passive") {
+            why = "the answer's a=setup is '" + setup + "' (must be active or passive)";
+            return false;
+        }
+        remote.keying = Keying::dtls;
+        remote.fingerprint = *fingerprint;
+        remote.dtls_client = setup == "passive";
+    } else if (local.key) {
         for (const auto& value : audio.media->attributes_named("crypto")) {
             int tag = 0;
             media::SrtpKeyMaterial key;
@@ -236,6 +302,10 @@ bool read_answer(const std::string& answer_text, const LocalMedia& local, Remote
             why = "the answer accepted no SRTP key we offered";
             return false;
         }
+        remote.keying = Keying::sdes;
+    } else if (!local.fingerprint.empty()) {
+        why = "the answer has neither a=fingerprint nor a=crypto";
+        return false;
     }
     return read_ice(sd, audio, remote, why);
 }

@@ -9,7 +9,12 @@
 
 namespace p2psip::node {
 
-// What this side puts into its SDP: ICE (RFC 8839), SDES (RFC 4568), codecs (RFC 7587/3551).
+// How a call's SRTP keys are agreed.
+enum class Keying { none, sdes, dtls };
+const char* to_string(Keying k);
+
+// What this side puts into its SDP: ICE (RFC 8839), SDES (RFC 4568), DTLS-SRTP (RFC 5763),
+// codecs (RFC 7587/3551).
 struct LocalMedia {
     bool use_ice = true;  // false: a plain path to a peer without ICE (address/port below)
     nat::IceCredentials ice;
@@ -18,6 +23,11 @@ struct LocalMedia {
     std::uint16_t port = 0;
     std::optional<media::SrtpKeyMaterial> key;  // nullopt: plaintext RTP/AVP
     int crypto_tag = 1;
+    // Our certificate's a=fingerprint value ("sha-256 AB:..."); empty: no DTLS-SRTP offered.
+    std::string fingerprint;
+    // RFC 4145 §4 a=setup: "actpass" in offers; in an answer that took DTLS, "active" or
+    // "passive" (set by build_answer).
+    std::string setup = "actpass";
     std::vector<sip::sdp::Codec> codecs;
 };
 
@@ -30,8 +40,11 @@ struct RemoteMedia {
     std::uint16_t port = 0;
     std::optional<media::SrtpKeyMaterial> key;
     int crypto_tag = 0;
-    sip::sdp::Codec codec;  // the one both sides use
-    int dtmf_pt = -1;       // RFC 4733 telephone-event at codec.clock; -1: not negotiated
+    Keying keying = Keying::none;
+    std::string fingerprint;   // the peer's a=fingerprint (DTLS)
+    bool dtls_client = false;  // DTLS: we connect (our setup is active), else we accept
+    sip::sdp::Codec codec;     // the one both sides use
+    int dtmf_pt = -1;          // RFC 4733 telephone-event at codec.clock; -1: not negotiated
 };
 
 // From the negotiated list: the first audio codec and the telephone-event at its clock;
@@ -47,6 +60,9 @@ std::string build_offer(const LocalMedia& local);
 // Whether an SDP offers ICE (RFC 8839 credentials); plain SIP phones and sipp do not.
 bool sdp_uses_ice(const std::string& sdp_text);
 
+// DTLS-SRTP is preferred: an offer with a=fingerprint is answered with ours and no
+// a=crypto (RFC 5763 §5: the answerer takes setup:active); SDES is the fallback for peers
+// without DTLS. An offer on UDP/TLS/RTP/SAVP(F) without a fingerprint we can use is refused.
 // Answers `offer_text` (RFC 3264 §6). On failure returns false with `status`/`why`
 // set to the SIP answer the offer deserves (488 Not Acceptable Here, 400...).
 // When the offer uses SDES the answer reuses its tag and suite with our own key (kept when
@@ -54,7 +70,8 @@ bool sdp_uses_ice(const std::string& sdp_text);
 bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_plaintext,
                   RemoteMedia& remote, std::string& answer, int& status, std::string& why);
 
-// Reads the answer to our offer; false with `why` when it cannot be used.
+// Reads the answer to our offer; false with `why` when it cannot be used. An answer with a
+// fingerprint (and a setup role) selects DTLS-SRTP, else its a=crypto selects SDES.
 bool read_answer(const std::string& answer_text, const LocalMedia& local, RemoteMedia& remote,
                  std::string& why);
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "p2psip/media/audio_device.hpp"
 #include "p2psip/media/tone.hpp"
 #include "p2psip/overlay/error.hpp"
 #include "p2psip/overlay/identity.hpp"
@@ -118,6 +119,38 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
                 std::fprintf(stderr, "%s: %s\n", tone->out.c_str(), ec.message().c_str());
                 return 1;
             }
+            return 0;
+        };
+    });
+
+    // ---- devices --------------------------------------------------------------------
+    auto* dev_cmd =
+        app.add_subcommand("devices", "list the sound cards PortAudio sees (for --audio-device)");
+    dev_cmd->callback([&run] {
+        run = [] {
+            std::error_code ec;
+            const auto devices = media::list_audio_devices(ec);
+            if (ec) {
+                std::fprintf(stderr, "audio devices: %s\n", ec.message().c_str());
+                return 1;
+            }
+            if (devices.empty()) {
+                std::printf("no audio devices (calls use --play/--record WAV files or silence)\n");
+                return 0;
+            }
+            std::printf("%5s  %-40s %-8s %4s %4s %8s\n", "index", "name", "host api", "in", "out",
+                        "rate");
+            for (const auto& d : devices) {
+                std::string mark;
+                if (d.default_input) mark += " default-in";
+                if (d.default_output) mark += " default-out";
+                std::printf("%5d  %-40s %-8s %4d %4d %8.0f%s\n", d.index, d.name.c_str(),
+                            d.host_api.c_str(), d.max_input_channels, d.max_output_channels,
+                            d.default_sample_rate, mark.c_str());
+            }
+            std::printf(
+                "use: p2psip node --audio-device INDEX|NAME (rates other than 48000 Hz "
+                "are resampled)\n");
             return 0;
         };
     });

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# e2e.sh SCENARIO P2PSIP_BIN WIRE_CHECK_BIN
+# e2e.sh SCENARIO P2PSIP_BIN WIRE_CHECK_BIN [SDP_TAMPER_BIN]
 # Real processes on 127.0.0.1: OpenDHT's dhtnode as bootstrap plus p2psip nodes.
 set -euo pipefail
 SCENARIO=$1
 export P2PSIP_BIN=$2
 WIRE_CHECK=$3
+SDP_TAMPER=${4:-}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/node/scripts/local_overlay.sh"
 
@@ -47,6 +48,12 @@ call)
     --report "$DIR/alice.json" || fail "alice's call did not succeed (exit $?)"
   [ "$(json_field "$DIR/alice.json" answered)" = true ] || fail "report says not answered"
   [ "$(json_field "$DIR/alice.json" srtp)" = true ] || fail "report says SRTP off"
+  # DTLS-SRTP keyed it, with bob's certificate on the key that signed his DHT binding.
+  [ "$(json_field "$DIR/alice.json" keying)" = dtls-srtp ] || fail "keyed by '$(json_field "$DIR/alice.json" keying)'"
+  case "$(json_field "$DIR/alice.json" dtls_peer)" in
+    *"holds the DHT binding of sip:bob@example.org"*) ;;
+    *) fail "bob's DTLS key was not checked against his binding: $(json_field "$DIR/alice.json" dtls_peer)" ;;
+  esac
   sent=$(json_field "$DIR/alice.json" packets_sent)
   [ "$sent" -ge 100 ] || fail "alice sent only $sent packets"
   grep -q "incoming call from sip:alice@example.org" "$DIR/bob.err" || fail "bob saw no call"
@@ -168,6 +175,60 @@ direct_uri)
   "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 20 >"$DIR/analyze.txt" \
     || fail "tone not found: $(cat "$DIR/analyze.txt")"
   pass "direct URI call, plain path with SRTP: $(cat "$DIR/analyze.txt")"
+  ;;
+
+dtls_tamper)
+  # DTLS-SRTP (RFC 5763) between two p2psip nodes called by direct URI through an on-path
+  # relay. Untouched, the call keys its SRTP by DTLS. When the relay changes the
+  # a=fingerprint in bob's answer, the certificate bob shows in the handshake no longer
+  # matches it: alice must end the call, with that reason, before any audio flows.
+  [ -x "$SDP_TAMPER" ] || fail "sdp_tamper tool missing"
+  "$P2PSIP_BIN" tone "$DIR/tone.wav" --freq 440 --seconds 5
+  BOOTSTRAP=127.0.0.1:9
+  port=$(( 30000 + RANDOM % 20000 ))
+  NODE_SIP_PORT=$port start_node bob --auto-answer --record "$DIR/bob.wav"
+  wait_for_log "$DIR/bob.err" "SIP listening" || fail "bob did not start"
+  "$SDP_TAMPER" $((port + 2)) "$port" --pass >"$DIR/relay.out" 2>&1 &
+  OVERLAY_PIDS+=("$!")
+  run_node alice --call "sip:bob@127.0.0.1:$((port + 2))" --play "$DIR/tone.wav" --duration 2 \
+    --report "$DIR/control.json" || fail "control call through the relay failed"
+  [ "$(json_field "$DIR/control.json" keying)" = dtls-srtp ] \
+    || fail "control call keyed by '$(json_field "$DIR/control.json" keying)', not DTLS"
+  [ "$(json_field "$DIR/control.json" packets_received)" -gt 0 ] || fail "control call had no audio"
+  wait_for_log "$DIR/bob.err" "call ended" 10 || fail "bob's control call did not end"
+  "$SDP_TAMPER" $((port + 4)) "$port" >"$DIR/tamper.out" 2>&1 &
+  OVERLAY_PIDS+=("$!")
+  code=0
+  run_node alice2 --call "sip:bob@127.0.0.1:$((port + 4))" --play "$DIR/tone.wav" --duration 2 \
+    --report "$DIR/alice.json" || code=$?
+  grep -q tampered "$DIR/tamper.out" || fail "the relay saw no fingerprint to change"
+  [ "$code" -ne 0 ] || fail "the call succeeded with a tampered fingerprint"
+  reason=$(json_field "$DIR/alice.json" end_reason)
+  case "$reason" in *fingerprint*) ;; *) fail "alice's reason does not name the fingerprint: $reason" ;; esac
+  [ "$(json_field "$DIR/alice.json" packets_received)" = 0 ] || fail "audio flowed despite the mismatch"
+  pass "DTLS-SRTP through the relay; tampered fingerprint refused: $reason"
+  ;;
+
+devices)
+  # 'p2psip devices' lists PortAudio's sound cards and --audio-device picks one by name. This
+  # machine has no sound card, so the test defines one in an ALSA config of its own: the
+  # file plugin over a null PCM (ALSA_CONFIG_PATH; nothing else on the system changes).
+  printf '%s\n' 'pcm.p2psip_card {' '  type file' '  slave.pcm { type null }' \
+    '  file "/dev/null"' '  infile "/dev/zero"' '  format raw' '}' 'pcm.default { type null }' \
+    >"$DIR/asound.conf"
+  export ALSA_CONFIG_PATH="$DIR/asound.conf"
+  "$P2PSIP_BIN" devices >"$DIR/devices.txt" 2>"$DIR/devices.err" \
+    || fail "devices failed: $(cat "$DIR/devices.err")"
+  grep -q 'p2psip_card' "$DIR/devices.txt" || fail "the ALSA card is not listed: $(cat "$DIR/devices.txt")"
+  [ ! -s "$DIR/devices.err" ] || fail "PortAudio/ALSA noise reached stderr: $(head -3 "$DIR/devices.err")"
+  BOOTSTRAP=127.0.0.1:9
+  code=0
+  run_node nosuch --audio-device no-such-card --call sip:x@127.0.0.1:9 || code=$?
+  [ "$code" -ne 0 ] || fail "an unknown --audio-device was accepted"
+  grep -q "no-such-card" "$DIR/nosuch.err" || fail "the error does not name the device: $(tail -2 "$DIR/nosuch.err")"
+  start_node carded --audio-device p2psip_card
+  wait_for_log "$DIR/carded.err" "SIP listening" || fail "the node did not start with --audio-device p2psip_card"
+  pass "devices lists p2psip_card; an unknown --audio-device is refused: $(grep -o "audio-device 'no-such-card'.*" "$DIR/nosuch.err" | head -1)"
   ;;
 
 sipp_uac)

@@ -13,7 +13,9 @@ TEST(MediaError, CategoryAndMessages) {
     EXPECT_EQ(ec, errc::srtp_auth_failed);
     EXPECT_NE(ec, errc::srtp_replay);
     EXPECT_FALSE(std::error_code{} == errc::malformed_packet);
-    for (int i = 1; i <= static_cast<int>(errc::queue_full); ++i)
+    EXPECT_EQ(std::error_code(errc::dtls_fingerprint_mismatch).message(),
+              "peer certificate does not match a=fingerprint");
+    for (int i = 1; i <= static_cast<int>(errc::dtls_closed); ++i)
         EXPECT_NE(std::error_code(i, media_category()).message(), "unknown media error") << i;
 }
 

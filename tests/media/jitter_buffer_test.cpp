@@ -188,6 +188,53 @@ TEST(JitterBuffer, GoesIdleWhenTheSenderStops) {
     expect_packet(pop_playing(jb), 300);
 }
 
+// Opus DTX / VAD (RFC 3551 §4.1): during silence the sender sends nothing; the next packet
+// has the next sequence number but a timestamp that jumped. Its audio must come after a
+// silence of that length, not be dropped as late or played early.
+TEST(JitterBuffer, SenderSilenceKeepsItsLength) {
+    JitterBuffer jb(JitterBufferConfig{.target_delay_frames = 1, .timestamp_per_frame = 960});
+    const std::array<uint8_t, 3> p{1, 2, 3};
+    jb.push(10, 10 * 960u, p);
+    ASSERT_EQ(pop_playing(jb).kind, Kind::packet);
+    // The sender stops for 8 frames: nothing arrives, the buffer conceals.
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(jb.pop().kind, Kind::missing) << i;
+    // Sequence 11 now, timestamp 8 frames on: a talkspurt, not a late packet.
+    EXPECT_EQ(jb.push(11, 19 * 960u, p), JitterPush::resynced);
+    EXPECT_EQ(jb.push(12, 20 * 960u, p), JitterPush::accepted);
+    const auto f = pop_playing(jb);
+    ASSERT_EQ(f.kind, Kind::packet);
+    EXPECT_EQ(f.sequence, 11);
+    EXPECT_EQ(jb.pop().sequence, 12);
+    EXPECT_EQ(jb.stats().talkspurts, 1u);
+
+    // A shorter silence whose packet is already buffered: it waits for its timestamp.
+    jb.push(13, 24 * 960u, p);  // 3 frames of silence after 12 (ts 21, 22, 23)
+    jb.push(14, 25 * 960u, p);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(jb.pop().kind, Kind::missing) << i;
+    auto g = jb.pop();
+    ASSERT_EQ(g.kind, Kind::packet);
+    EXPECT_EQ(g.sequence, 13);
+    EXPECT_EQ(jb.pop().sequence, 14);
+    EXPECT_EQ(jb.stats().frames_silent, 3u);
+}
+
+// Telephone-events (RFC 4733) repeat their start timestamp in every packet of an event: the
+// audio after them is not held back as if it were early.
+TEST(JitterBuffer, RepeatedTimestampsDoNotHoldTheNextPacket) {
+    JitterBuffer jb(JitterBufferConfig{.target_delay_frames = 1, .timestamp_per_frame = 960});
+    const std::array<uint8_t, 3> p{1, 2, 3};
+    jb.push(1, 1 * 960u, p);
+    for (uint16_t s = 2; s <= 6; ++s) jb.push(s, 2 * 960u, {});  // one event, five packets
+    jb.push(7, 7 * 960u, p);
+    ASSERT_EQ(pop_playing(jb).sequence, 1);
+    for (uint16_t s = 2; s <= 7; ++s) {
+        const auto f = jb.pop();
+        EXPECT_EQ(f.kind, Kind::packet) << s;
+        EXPECT_EQ(f.sequence, s);
+    }
+    EXPECT_EQ(jb.stats().frames_silent, 0u);
+}
+
 TEST(JitterBuffer, NoAllocationPerPacket) {
     JitterBuffer jb;
     const size_t before = g_allocations.load();
@@ -242,8 +289,11 @@ struct Simulation {
 };
 
 JitterBufferConfig adaptive_config() {
-    return JitterBufferConfig{
-        .capacity = 64, .adaptive = true, .min_delay_ms = 20, .max_delay_ms = 300};
+    return JitterBufferConfig{.capacity = 64,
+                              .adaptive = true,
+                              .min_delay_ms = 20,
+                              .max_delay_ms = 300,
+                              .timestamp_per_frame = 960};
 }
 
 // Deterministic pseudo-random delay in [0, max_ms], a different value per packet.
@@ -320,6 +370,8 @@ TEST(JitterBuffer, AdaptiveShrinksSlowlyWhenCalm) {
     EXPECT_GE(calm.frames_dropped - jittery.frames_dropped, 3u);
     EXPECT_LE(calm.frames_dropped - jittery.frames_dropped, 1550u / 25u);
     EXPECT_EQ(sim.late, 0u);
+    // A skipped frame moves the timestamp on too: no packet is then held as if early.
+    EXPECT_EQ(calm.frames_silent, 0u);
 }
 
 TEST(JitterBuffer, AdaptiveIsBounded) {

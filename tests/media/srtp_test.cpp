@@ -225,3 +225,97 @@ TEST(Srtp, ArgumentChecksAndMove) {
 }
 
 }  // namespace p2psip::media
+
+namespace p2psip::media {
+
+// RFC 7714 AEAD_AES_128_GCM: Debian's libsrtp2 is built against NSS, which provides GCM.
+TEST(SrtpGcm, SupportedAndKeySize) {
+    ASSERT_TRUE(is_supported_suite(kSuiteAeadAes128Gcm));
+    EXPECT_EQ(srtp_key_salt_size(kSuiteAeadAes128Gcm), 28u);
+    EXPECT_EQ(srtp_key_salt_size(kSuiteAesCm128Sha1_80), 30u);
+    EXPECT_EQ(srtp_key_salt_size("NULL"), 0u);
+    const auto key = key_or_die(kSuiteAeadAes128Gcm);
+    EXPECT_EQ(key.suite, kSuiteAeadAes128Gcm);
+    EXPECT_EQ(key.key_salt_size(), 28u);
+    EXPECT_EQ(key.key_salt[28], 0);  // unused tail stays zero
+    EXPECT_EQ(key.key_salt[29], 0);
+}
+
+TEST(SrtpGcm, RtpRoundTripAndTamper) {
+    const auto key = key_or_die(kSuiteAeadAes128Gcm);
+    SrtpContext tx, rx;
+    ASSERT_FALSE(SrtpContext::create(key, SrtpDirection::outbound, tx));
+    ASSERT_FALSE(SrtpContext::create(key, SrtpDirection::inbound, rx));
+    for (uint16_t seq = 65533; seq != 3; ++seq) {
+        const Packet plain = make_rtp(seq);
+        Packet p = plain;
+        ASSERT_FALSE(tx.protect(p.buf.data(), p.len, p.buf.size()));
+        ASSERT_EQ(p.len, plain.len + 16);  // RFC 7714 §9.2: 16-byte tag
+        EXPECT_TRUE(std::equal(plain.buf.begin(), plain.buf.begin() + 12, p.buf.begin()));
+        EXPECT_FALSE(
+            std::equal(plain.buf.begin() + 12, plain.buf.begin() + plain.len, p.buf.begin() + 12));
+        Packet tampered = p;
+        tampered.buf[15] ^= 0x04;
+        EXPECT_EQ(rx.unprotect(tampered.buf.data(), tampered.len), errc::srtp_auth_failed);
+        Packet bad_header = p;
+        bad_header.buf[1] ^= 0x01;  // the header is authenticated as AAD
+        EXPECT_EQ(rx.unprotect(bad_header.buf.data(), bad_header.len), errc::srtp_auth_failed);
+        ASSERT_FALSE(rx.unprotect(p.buf.data(), p.len)) << seq;
+        ASSERT_EQ(p.len, plain.len);
+        EXPECT_TRUE(std::equal(plain.buf.begin(), plain.buf.begin() + plain.len, p.buf.begin()));
+    }
+    // A different key of the same suite fails authentication.
+    SrtpContext wrong;
+    ASSERT_FALSE(
+        SrtpContext::create(key_or_die(kSuiteAeadAes128Gcm), SrtpDirection::inbound, wrong));
+    Packet p = make_rtp(10);
+    ASSERT_FALSE(tx.protect(p.buf.data(), p.len, p.buf.size()));
+    EXPECT_EQ(wrong.unprotect(p.buf.data(), p.len), errc::srtp_auth_failed);
+}
+
+TEST(SrtpGcm, RtcpRoundTripAndTamper) {
+    const auto key = key_or_die(kSuiteAeadAes128Gcm);
+    SrtpContext tx, rx;
+    ASSERT_FALSE(SrtpContext::create(key, SrtpDirection::outbound, tx));
+    ASSERT_FALSE(SrtpContext::create(key, SrtpDirection::inbound, rx));
+    std::array<uint8_t, 256> buf{0x80, 201, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd};
+    const auto plain = buf;
+    size_t len = 8;
+    ASSERT_FALSE(tx.protect_rtcp(buf.data(), len, buf.size()));
+    EXPECT_EQ(len, 8u + 16u + 4u);  // RFC 7714 §9.3: tag, then E||SRTCP index
+    auto copy = buf;
+    size_t copy_len = len;
+    copy[6] ^= 1;
+    EXPECT_EQ(rx.unprotect_rtcp(copy.data(), copy_len), errc::srtp_auth_failed);
+    ASSERT_FALSE(rx.unprotect_rtcp(buf.data(), len));
+    EXPECT_EQ(len, 8u);
+    EXPECT_TRUE(std::equal(plain.begin(), plain.begin() + 8, buf.begin()));
+}
+
+TEST(SrtpGcm, CryptoAttributeRoundTrip) {
+    const auto key = key_or_die(kSuiteAeadAes128Gcm);
+    const std::string attr = format_crypto_attribute(2, key);
+    // RFC 7714 §12: 28 bytes -> 40 base64 characters with one '=' of padding.
+    EXPECT_EQ(attr.rfind("2 AEAD_AES_128_GCM inline:", 0), 0u) << attr;
+    EXPECT_EQ(attr.size(), 2 + kSuiteAeadAes128Gcm.size() + 8 + 40);
+    EXPECT_EQ(attr.back(), '=');
+    int tag = 0;
+    SrtpKeyMaterial parsed;
+    ASSERT_FALSE(parse_crypto_attribute("a=crypto:" + attr, tag, parsed)) << attr;
+    EXPECT_EQ(tag, 2);
+    EXPECT_EQ(parsed, key);
+    // 30 bytes of key material are the wrong length for this suite.
+    EXPECT_EQ(
+        parse_crypto_attribute("1 AEAD_AES_128_GCM inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
+                               tag, parsed),
+        errc::bad_crypto_attribute);
+    // Keys parsed from SDP work with SrtpContext.
+    SrtpContext tx, rx;
+    ASSERT_FALSE(SrtpContext::create(key, SrtpDirection::outbound, tx));
+    ASSERT_FALSE(SrtpContext::create(parsed, SrtpDirection::inbound, rx));
+    Packet p = make_rtp(7);
+    ASSERT_FALSE(tx.protect(p.buf.data(), p.len, p.buf.size()));
+    EXPECT_FALSE(rx.unprotect(p.buf.data(), p.len));
+}
+
+}  // namespace p2psip::media

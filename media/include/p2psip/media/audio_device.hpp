@@ -57,7 +57,7 @@ struct WavSourceOptions {
 };
 
 // Any file libsndfile reads; decoded into memory at open, down-mixed to mono and resampled
-// (linear interpolation) to 48 kHz if needed.
+// (speexdsp, best quality) to 48 kHz if needed.
 class WavFileSource final : public AudioSource {
   public:
     static std::unique_ptr<WavFileSource> open(const std::string& path, WavSourceOptions options,
@@ -95,18 +95,55 @@ class WavFileSink final : public AudioSink {
     std::error_code error_;
 };
 
+// One PortAudio device as enumerated by list_audio_devices().
+struct AudioDeviceInfo {
+    int index = -1;  // PortAudio device index, valid until the device set changes
+    std::string name;
+    std::string host_api;  // "ALSA", "JACK Audio Connection Kit", ...
+    int max_input_channels = 0;
+    int max_output_channels = 0;
+    double default_sample_rate = 0;
+    bool default_input = false;   // PortAudio's default input device
+    bool default_output = false;  // PortAudio's default output device
+};
+
+// All PortAudio devices. errc::audio_device_failure if PortAudio does not initialise.
+// PortAudio's ALSA/JACK probe noise on stderr is silenced while it runs.
+std::vector<AudioDeviceInfo> list_audio_devices(std::error_code& ec);
+
 // PortAudio default devices. Probing silences stderr (ALSA/JACK noise) for its duration.
 bool portaudio_input_available();
 bool portaudio_output_available();
 bool portaudio_available();  // both a default input and a default output exist
 
+struct PortAudioOptions {
+    // "" or "default": PortAudio's default device for the direction; "<index>" (see
+    // list_audio_devices); otherwise a case-insensitive name: an exact match first, else the
+    // first device whose name contains it. The device must have channels in the direction.
+    std::string device;
+    // 0: 48 kHz if the device supports it, else the device's default rate (resampled to and
+    // from 48 kHz with speexdsp). Otherwise that rate (it must be supported).
+    int sample_rate = 0;
+    // 0: mono if the device supports it, else stereo (down-/up-mixed). Otherwise that count.
+    int channels = 0;
+};
+
 // Callback-driven streams joined to the io_context side by lock-free SPSC rings, so read()/write()
-// never block: read() gives silence on underrun, write() drops on overrun.
+// never block: read() gives silence on underrun, write() drops on overrun. The io_context side
+// always sees 48 kHz mono. Errors: errc::no_audio_device (no default device),
+// errc::bad_device_spec (unknown device, or none with channels in this direction),
+// errc::audio_device_failure (PortAudio refused the rate/channels or the stream),
+// errc::invalid_argument (negative rate, or more channels than the device has).
 class PortAudioSource final : public AudioSource {
   public:
-    static std::unique_ptr<PortAudioSource> open(std::error_code& ec);
+    static std::unique_ptr<PortAudioSource> open(std::error_code& ec);  // the default device
+    static std::unique_ptr<PortAudioSource> open(const PortAudioOptions& options,
+                                                 std::error_code& ec);
     ~PortAudioSource() override;
     bool read(std::span<int16_t> frame) override;
+    int device_index() const;
+    int device_rate() const;  // the stream's rate at the device
+    int device_channels() const;
     struct Impl;
 
   private:
@@ -116,9 +153,14 @@ class PortAudioSource final : public AudioSource {
 
 class PortAudioSink final : public AudioSink {
   public:
-    static std::unique_ptr<PortAudioSink> open(std::error_code& ec);
+    static std::unique_ptr<PortAudioSink> open(std::error_code& ec);  // the default device
+    static std::unique_ptr<PortAudioSink> open(const PortAudioOptions& options,
+                                               std::error_code& ec);
     ~PortAudioSink() override;
     void write(std::span<const int16_t> frame) override;
+    int device_index() const;
+    int device_rate() const;
+    int device_channels() const;
     struct Impl;
 
   private:
@@ -127,8 +169,9 @@ class PortAudioSink final : public AudioSink {
 };
 
 // Specs: "null", "tone:<hz>[:<amplitude>]", "wav:<path>", "wavloop:<path>" (source only),
-// "default" (PortAudio default device). For "default" without a device a Null source/sink is
-// returned together with errc::no_audio_device. Other failures return nullptr and set ec.
+// "default" (PortAudio default device), "pa:<index>" or "pa:<name>" (a PortAudio device, see
+// PortAudioOptions::device). For "default" without a device a Null source/sink is returned
+// together with errc::no_audio_device. Other failures (also for "pa:") return nullptr and set ec.
 std::unique_ptr<AudioSource> open_source(std::string_view spec, std::error_code& ec);
 std::unique_ptr<AudioSink> open_sink(std::string_view spec, std::error_code& ec);
 

@@ -17,6 +17,10 @@ struct JitterBufferConfig {
     bool adaptive = false;
     uint32_t min_delay_ms = 10;
     uint32_t max_delay_ms = 200;
+    // RTP timestamp units per 20 ms frame (960 at 48 kHz); 0 = unknown: sequence numbers only.
+    // With it a sender's silences (DTX, RFC 3551 §4.1: the timestamp jumps, the sequence
+    // number does not) are played as silence of the right length instead of being skipped.
+    uint32_t timestamp_per_frame = 0;
 };
 
 struct JitterStats {
@@ -27,6 +31,8 @@ struct JitterStats {
     double peak_jitter_ms = 0;     // decaying peak of the packets' delay beyond the fastest one
     uint64_t frames_inserted = 0;  // concealment frames played to grow the delay
     uint64_t frames_dropped = 0;   // frames skipped to shrink the delay
+    uint64_t frames_silent = 0;    // frames the sender did not send (DTX gaps), concealed
+    uint64_t talkspurts = 0;       // restarts on a packet after such a gap
 };
 
 enum class JitterPush {
@@ -41,7 +47,8 @@ struct JitterFrame {
     enum class Kind {
         idle,      // nothing to play yet (before the first packet, while priming, after a stop)
         packet,    // payload is the frame to decode
-        missing,   // the frame never arrived: conceal (next_payload, if set, can carry FEC)
+        missing,   // the frame never arrived, or the sender was silent (DTX): conceal
+                   // (next_payload, if set, can carry FEC)
         inserted,  // adaptive growth: play one concealment frame; `sequence` is still to come
     };
     Kind kind = Kind::idle;
@@ -102,6 +109,8 @@ class JitterBuffer {
 
     JitterBufferConfig config_;
     size_t mask_;
+    bool have_play_ts_ = false;  // timestamp_per_frame known and a packet played
+    uint32_t play_ts_ = 0;       // the RTP timestamp the next frame should have
     std::vector<Slot> slots_;
     std::vector<uint8_t> data_;
     State state_ = State::idle;

@@ -14,14 +14,24 @@ namespace p2psip::media {
 
 inline constexpr std::string_view kSuiteAesCm128Sha1_80 = "AES_CM_128_HMAC_SHA1_80";
 inline constexpr std::string_view kSuiteAesCm128Sha1_32 = "AES_CM_128_HMAC_SHA1_32";
-inline constexpr size_t kSrtpKeySaltSize = 30;  // 16-byte master key + 14-byte salt
+// RFC 7714: AES-128-GCM with a 16-byte tag for SRTP and SRTCP; 16-byte key + 12-byte salt.
+inline constexpr std::string_view kSuiteAeadAes128Gcm = "AEAD_AES_128_GCM";
+// The largest master key+salt of the supported suites (AES-CM: 16-byte key + 14-byte salt).
+inline constexpr size_t kSrtpKeySaltSize = 30;
 // Room protect()/protect_rtcp() need after the packet (libsrtp2's SRTP_MAX_TRAILER_LEN + the
 // 4-byte SRTCP index).
 inline constexpr size_t kSrtpMaxOverhead = 148;
 
+// Master key+salt length of a suite: 30 for the AES-CM suites, 28 for AEAD_AES_128_GCM, 0 if
+// the suite is unknown.
+size_t srtp_key_salt_size(std::string_view suite) noexcept;
+
 struct SrtpKeyMaterial {
-    std::string suite;  // kSuiteAesCm128Sha1_80 or kSuiteAesCm128Sha1_32
+    std::string suite;  // kSuiteAesCm128Sha1_80, kSuiteAesCm128Sha1_32 or kSuiteAeadAes128Gcm
+    // Master key || master salt; only the first key_salt_size() bytes are used, the rest stays
+    // zero (so the defaulted operator== compares keys correctly).
     std::array<uint8_t, kSrtpKeySaltSize> key_salt{};
+    size_t key_salt_size() const noexcept { return srtp_key_salt_size(suite); }
     friend bool operator==(const SrtpKeyMaterial&, const SrtpKeyMaterial&) = default;
 };
 
@@ -29,13 +39,15 @@ struct SrtpKeyMaterial {
 // calls it itself.
 std::error_code srtp_init();
 
+// AEAD_AES_128_GCM is supported only if this libsrtp2 build has GCM (checked once at runtime).
 bool is_supported_suite(std::string_view suite) noexcept;
 
 // Fresh master key+salt from getrandom(2). nullopt if the suite is unsupported or the CSPRNG fails.
 std::optional<SrtpKeyMaterial> generate_key(std::string_view suite = kSuiteAesCm128Sha1_80);
 
 // SDES, RFC 4568 §9.1: the value of an a=crypto attribute, e.g.
-// "1 AES_CM_128_HMAC_SHA1_80 inline:<base64 of 30 bytes>".
+// "1 AES_CM_128_HMAC_SHA1_80 inline:<base64 of 30 bytes>"; RFC 7714 §12: AEAD_AES_128_GCM
+// carries 28 bytes.
 std::string format_crypto_attribute(int tag, const SrtpKeyMaterial& key);
 
 // Parses an a=crypto value (a leading "a=crypto:" is tolerated). Accepts an optional lifetime,
