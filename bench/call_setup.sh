@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # call_setup.sh P2PSIP_BIN [CALLS]: N calls alice -> bob by AOR on a private overlay of
 # dhtnode + bob + carol; prints median and p95 of lookup, dial->ringing, dial->answer and
-# dial->media (ICE connected) from the call reports.
+# dial->media (ICE connected) and dial->audio (keys ready: after DTLS) from the call reports.
 set -euo pipefail
 export P2PSIP_BIN=$1
 CALLS=${2:-10}
@@ -26,5 +26,5 @@ stats() {  # field
 }
 answered=$(grep -c '"answered":true' "$DIR/reports.json" || true)
 echo "calls answered: $answered / $CALLS"
-for f in lookup_ms ringing_ms answer_ms media_ms; do stats "$f"; done
+for f in lookup_ms ringing_ms answer_ms media_ms audio_ms; do stats "$f"; done
 rm -rf "$DIR"

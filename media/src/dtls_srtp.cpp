@@ -152,8 +152,12 @@ bool spki_of_der(std::span<const uint8_t> cert_der, std::vector<uint8_t>& out) {
 
 }  // namespace
 
-std::error_code make_self_signed_credentials(std::string_view common_name, DtlsCredentials& out,
-                                             DtlsKeyType type) {
+namespace {
+
+// One certificate for a fresh key: self-signed, or signed by issuer_crt/issuer_key.
+std::error_code make_credentials(std::string_view common_name, DtlsKeyType type, bool ca,
+                                 gnutls_x509_crt_t issuer_crt, gnutls_x509_privkey_t issuer_key,
+                                 DtlsCredentials& out) {
     PrivKey key;
     Crt crt;
     if (gnutls_x509_privkey_init(&key.v) < 0 || gnutls_x509_crt_init(&crt.v) < 0)
@@ -171,6 +175,9 @@ std::error_code make_self_signed_credentials(std::string_view common_name, DtlsC
     const std::string cn = common_name.empty() ? std::string("p2psip") : std::string(common_name);
     const time_t now = std::time(nullptr);
     constexpr time_t kDay = 24 * 60 * 60;
+    const unsigned usage =
+        ca ? GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN
+           : GNUTLS_KEY_DIGITAL_SIGNATURE | (rsa ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0);
     if (gnutls_x509_crt_set_version(crt.v, 3) < 0 ||
         gnutls_x509_crt_set_serial(crt.v, serial.data(), serial.size()) < 0 ||
         gnutls_x509_crt_set_activation_time(crt.v, now - kDay) < 0 ||
@@ -178,10 +185,10 @@ std::error_code make_self_signed_credentials(std::string_view common_name, DtlsC
         gnutls_x509_crt_set_dn_by_oid(crt.v, GNUTLS_OID_X520_COMMON_NAME, 0, cn.data(),
                                       static_cast<unsigned>(cn.size())) < 0 ||
         gnutls_x509_crt_set_key(crt.v, key.v) < 0 ||
-        gnutls_x509_crt_set_basic_constraints(crt.v, 0, -1) < 0 ||
-        gnutls_x509_crt_set_key_usage(
-            crt.v, GNUTLS_KEY_DIGITAL_SIGNATURE | (rsa ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0)) < 0 ||
-        gnutls_x509_crt_sign2(crt.v, crt.v, key.v, GNUTLS_DIG_SHA256, 0) < 0)
+        gnutls_x509_crt_set_basic_constraints(crt.v, ca ? 1 : 0, -1) < 0 ||
+        gnutls_x509_crt_set_key_usage(crt.v, usage) < 0 ||
+        gnutls_x509_crt_sign2(crt.v, issuer_crt ? issuer_crt : crt.v,
+                              issuer_key ? issuer_key : key.v, GNUTLS_DIG_SHA256, 0) < 0)
         return errc::dtls_failure;
 
     Datum cert_pem, key_pem;
@@ -190,6 +197,43 @@ std::error_code make_self_signed_credentials(std::string_view common_name, DtlsC
         return errc::dtls_failure;
     out.certificate_pem.assign(reinterpret_cast<const char*>(cert_pem.d.data), cert_pem.d.size);
     out.private_key_pem.assign(reinterpret_cast<const char*>(key_pem.d.data), key_pem.d.size);
+    return {};
+}
+
+gnutls_datum_t datum_of(std::string_view s) {
+    return {reinterpret_cast<unsigned char*>(const_cast<char*>(s.data())),
+            static_cast<unsigned>(s.size())};
+}
+
+}  // namespace
+
+std::error_code make_self_signed_credentials(std::string_view common_name, DtlsCredentials& out,
+                                             DtlsKeyType type, bool certificate_authority) {
+    return make_credentials(common_name, type, certificate_authority, nullptr, nullptr, out);
+}
+
+std::error_code issue_credentials(const DtlsCredentials& issuer, std::string_view common_name,
+                                  DtlsCredentials& out) {
+    Crt issuer_crt;
+    PrivKey issuer_key;
+    const gnutls_datum_t cert = datum_of(issuer.certificate_pem);
+    const gnutls_datum_t key = datum_of(issuer.private_key_pem);
+    // The first certificate of the PEM; the key as PKCS#1 or unencrypted PKCS#8.
+    if (gnutls_x509_crt_init(&issuer_crt.v) < 0 || gnutls_x509_privkey_init(&issuer_key.v) < 0 ||
+        gnutls_x509_crt_import(issuer_crt.v, &cert, GNUTLS_X509_FMT_PEM) < 0 ||
+        gnutls_x509_privkey_import2(issuer_key.v, &key, GNUTLS_X509_FMT_PEM, nullptr,
+                                    GNUTLS_PKCS_PLAIN) < 0)
+        return errc::dtls_failure;
+    DtlsCredentials leaf;
+    if (auto ec = make_credentials(common_name, DtlsKeyType::ecdsa_p256, false, issuer_crt.v,
+                                   issuer_key.v, leaf))
+        return ec;
+    Datum issuer_pem;
+    if (gnutls_x509_crt_export2(issuer_crt.v, GNUTLS_X509_FMT_PEM, &issuer_pem.d) < 0)
+        return errc::dtls_failure;
+    out.certificate_pem = std::move(leaf.certificate_pem);
+    out.certificate_pem.append(reinterpret_cast<const char*>(issuer_pem.d.data), issuer_pem.d.size);
+    out.private_key_pem = std::move(leaf.private_key_pem);
     return {};
 }
 
@@ -207,6 +251,32 @@ std::error_code fingerprint_attribute_of_pem(std::string_view certificate_pem, s
     std::string fp = fingerprint_attribute(der.span());
     if (fp.empty()) return errc::dtls_failure;
     out = std::move(fp);
+    return {};
+}
+
+std::error_code verify_issued_by(std::span<const uint8_t> certificate_der,
+                                 std::span<const uint8_t> issuer_der) {
+    Crt cert, issuer;
+    const gnutls_datum_t c{const_cast<unsigned char*>(certificate_der.data()),
+                           static_cast<unsigned>(certificate_der.size())};
+    const gnutls_datum_t i{const_cast<unsigned char*>(issuer_der.data()),
+                           static_cast<unsigned>(issuer_der.size())};
+    if (gnutls_x509_crt_init(&cert.v) < 0 || gnutls_x509_crt_init(&issuer.v) < 0 ||
+        gnutls_x509_crt_import(cert.v, &c, GNUTLS_X509_FMT_DER) < 0 ||
+        gnutls_x509_crt_import(issuer.v, &i, GNUTLS_X509_FMT_DER) < 0)
+        return errc::dtls_bad_chain;
+    // The issuer as the only trust anchor: checks the name and the signature. A certificate
+    // that is itself the anchor would pass as trusted without a signature: refused
+    // (DO_NOT_ALLOW_SAME). Times are not checked: the identity is long-lived and the peers'
+    // clocks are not ours to judge.
+    unsigned status = 0;
+    if (gnutls_x509_crt_verify(cert.v, &issuer.v, 1,
+                               GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+                                   GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS |
+                                   GNUTLS_VERIFY_DO_NOT_ALLOW_SAME,
+                               &status) < 0 ||
+        status != 0)
+        return errc::dtls_bad_chain;
     return {};
 }
 
@@ -548,6 +618,7 @@ struct DtlsSrtpSession::Impl : std::enable_shared_from_this<DtlsSrtpSession::Imp
             return;
         }
         result.peer_certificate_der.assign(certs[0].data, certs[0].data + certs[0].size);
+        if (n > 1) result.peer_issuer_der.assign(certs[1].data, certs[1].data + certs[1].size);
         if (!spki_of_der(result.peer_certificate_der, result.peer_public_key_der)) {
             fail(errc::dtls_failure, true);
             return;

@@ -64,6 +64,8 @@ class MediaCategory final : public std::error_category {
                 return "malformed a=fingerprint attribute";
             case errc::dtls_closed:
                 return "DTLS session closed";
+            case errc::dtls_bad_chain:
+                return "peer certificate is not signed by the certificate sent as its issuer";
         }
         return "unknown media error";
     }

@@ -465,7 +465,7 @@ void Call::on_dtls_done(std::error_code ec, const media::DtlsSrtpResult& result)
         hangup("DTLS-SRTP failed: " + ec.message());
         return;
     }
-    if (auto problem = check_peer_key(result.peer_public_key_der); !problem.empty()) {
+    if (auto problem = check_peer_key(result); !problem.empty()) {
         hangup("DTLS-SRTP failed: " + problem);
         return;
     }
@@ -474,10 +474,17 @@ void Call::on_dtls_done(std::error_code ec, const media::DtlsSrtpResult& result)
     run_audio(result.tx_key, result.rx_key, result.suite);
 }
 
-std::string Call::check_peer_key(const std::vector<uint8_t>& public_key_der) {
+std::string Call::check_peer_key(const media::DtlsSrtpResult& peer) {
+    // The key that vouches for the handshake: the issuer of the peer's certificate when it
+    // sent one (a p2psip node: its identity), else the certificate's own key.
+    if (!peer.peer_issuer_der.empty()) {
+        if (auto ec = media::verify_issued_by(peer.peer_certificate_der, peer.peer_issuer_der))
+            return ec.message();
+    }
     dht::InfoHash id;
     try {  // OpenDHT reports a key it cannot read by throwing
-        id = dht::crypto::PublicKey(public_key_der).getId();
+        id = peer.peer_issuer_der.empty() ? dht::crypto::PublicKey(peer.peer_public_key_der).getId()
+                                          : dht::crypto::Certificate(peer.peer_issuer_der).getId();
     } catch (const std::exception& e) {
         return fmt::format("the peer's certificate key is unreadable ({})", e.what());
     }
@@ -550,6 +557,7 @@ void Call::run_audio(std::optional<media::SrtpKeyMaterial> tx,
         return;
     }
     report_.media_started = true;
+    report_.audio_ms = since_dial();
     env_.log->info("media flowing: {}, SRTP {}", report_.codec,
                    report_.srtp ? fmt::format("on ({}, {})", suite, report_.keying) : "off");
     if (!udp_) {

@@ -80,9 +80,10 @@ class Call : public std::enable_shared_from_this<Call> {
     void start_media();  // the path is ready: DTLS first when negotiated, then the audio
     void start_dtls();
     void on_dtls_done(std::error_code ec, const media::DtlsSrtpResult& result);
-    // The peer's certificate key against what we know of the peer: the key holding the
-    // callee's DHT binding, or the key pinned for the caller. Empty when it is acceptable.
-    std::string check_peer_key(const std::vector<uint8_t>& public_key_der);
+    // The key behind the peer's certificate (its issuer's, if it sent one) against what we
+    // know of the peer: the key holding the callee's DHT binding, or the key pinned for the
+    // caller. Empty when it is acceptable, else why not.
+    std::string check_peer_key(const media::DtlsSrtpResult& peer);
     void run_audio(std::optional<media::SrtpKeyMaterial> tx,
                    std::optional<media::SrtpKeyMaterial> rx, const std::string& suite);
     void on_datagram(std::span<const uint8_t> packet);    // RFC 7983 demultiplexing

@@ -50,20 +50,26 @@ std::string Phone::start() {
     log_->info("{} identity {} (RSA-{}) in {}", identity.created ? "created" : "loaded", key_id,
                overlay::identity_key_bits, options_.data_dir.string());
 
-    // DTLS-SRTP (RFC 5763) uses the key that signs our DHT records, so a caller can check
-    // the handshake against the key that holds our AOR. The identity certificate itself is a
-    // CA (key usage: certificate signing only), which TLS refuses for a handshake: a leaf
-    // certificate for the same key, issued by the identity, is made at each start.
+    // DTLS-SRTP (RFC 5763) is tied to the key that signs our DHT records: the handshake shows
+    // a fresh ECDSA certificate issued by the identity certificate, and the identity
+    // certificate with it, so a caller can check both against the key that holds our AOR.
+    // Not the identity key itself: an RSA-3072 signature costs ~25 ms here and a handshake
+    // needs one per side (protocol.md §6.1).
+    media::DtlsCredentials identity_pem;
     try {  // OpenDHT reports failures by throwing
-        const auto leaf = dht::crypto::Certificate::generate(*identity.dht.first, "p2psip-dtls",
-                                                             identity.dht, false);
         const auto key_pem = identity.dht.first->serialize();
-        dtls_.certificate_pem = leaf.toString(false);
-        dtls_.private_key_pem.assign(key_pem.begin(), key_pem.end());
+        identity_pem.certificate_pem = identity.dht.second->toString(false);
+        identity_pem.private_key_pem.assign(key_pem.begin(), key_pem.end());
     } catch (const std::exception& e) {
         return fmt::format("identity in {}: cannot export it for DTLS: {}",
                            options_.data_dir.string(), e.what());
     }
+    // libsrtp2's first use initialises NSS and probes AES-GCM (~35 ms): here, not in a call.
+    if (auto ec = media::srtp_init()) return fmt::format("SRTP: {}", ec.message());
+    (void)media::is_supported_suite(media::kSuiteAeadAes128Gcm);
+    if (auto ec = media::issue_credentials(identity_pem, "p2psip-dtls", dtls_))
+        return fmt::format("identity in {}: cannot issue a DTLS certificate: {}",
+                           options_.data_dir.string(), ec.message());
     if (auto ec = media::fingerprint_attribute_of_pem(dtls_.certificate_pem, dtls_fingerprint_))
         return fmt::format("identity certificate: {}", ec.message());
 

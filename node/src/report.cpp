@@ -55,7 +55,8 @@ std::string to_text(const CallReport& r) {
     out += fmt::format("lookup:         {}\n", ms(r.lookup_ms));
     out += fmt::format("dial->ringing:  {}\n", ms(r.ringing_ms));
     out += fmt::format("dial->answer:   {}\n", ms(r.answer_ms));
-    out += fmt::format("dial->media:    {}\n", ms(r.ice_ms));
+    out += fmt::format("dial->path:     {}\n", ms(r.ice_ms));
+    out += fmt::format("dial->audio:    {}\n", ms(r.audio_ms));
     out += fmt::format("ice pair:       {}\n", r.ice_pair.empty() ? "-" : r.ice_pair);
     if (!r.local_candidate.empty())
         out += fmt::format("pair types:     local {} / remote {}\n", r.local_candidate,
@@ -95,7 +96,7 @@ std::string to_json(const CallReport& r) {
         "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f},\"rtt_ms\":{},"
         "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f},\"local_candidate\":{},"
         "\"remote_candidate\":{},\"signaling\":{},\"sip_via_dht\":{},\"ice_restarts\":{},"
-        "\"dtmf_sent\":{},\"dtmf_received\":{},\"keying\":{},\"dtls_peer\":{}}}",
+        "\"dtmf_sent\":{},\"dtmf_received\":{},\"keying\":{},\"dtls_peer\":{},\"audio_ms\":{}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
         r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
@@ -104,7 +105,8 @@ std::string to_json(const CallReport& r) {
         r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds, json_ms(r.rtt_ms),
         r.playout_delay_ms, r.mos, json_string(r.local_candidate), json_string(r.remote_candidate),
         json_string(r.signaling), r.sip_via_dht, r.ice_restarts, json_string(r.dtmf_sent),
-        json_string(r.dtmf_received), json_string(r.keying), json_string(r.dtls_peer));
+        json_string(r.dtmf_received), json_string(r.keying), json_string(r.dtls_peer),
+        json_ms(r.audio_ms));
 }
 
 }  // namespace p2psip::node

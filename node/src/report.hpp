@@ -13,7 +13,8 @@ struct CallReport {
     int status = 0;          // final SIP status of the INVITE (200, 404, 486...)
     std::string end_reason;  // human: "hung up locally", "BYE from peer", "404 Not Found: ..."
     std::optional<double> lookup_ms, ringing_ms, answer_ms, ice_ms;  // from dial
-    std::string ice_pair;                           // "host 127.0.0.1:x <-> host 127.0.0.1:y"
+    std::optional<double> audio_ms;  // from dial to audio flowing (after DTLS, if any)
+    std::string ice_pair;            // "host 127.0.0.1:x <-> host 127.0.0.1:y"
     std::string local_candidate, remote_candidate;  // type of each side: host/srflx/prflx/relay
     std::string signaling;                 // "direct" or "dht" (SIP only got through the DHT)
     std::size_t sip_via_dht = 0;           // SIP messages of this call received through the DHT

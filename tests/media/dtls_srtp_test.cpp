@@ -237,6 +237,62 @@ TEST(DtlsSrtp, HandshakeMixedRsaServerEcdsaClient) {
     expect_success(pair, ca, cb, kSuiteAeadAes128Gcm);
 }
 
+// A node's identity is an RSA CA certificate; its DTLS certificate is a fast ECDSA one issued
+// by it. The peer gets both and can tie the handshake to the identity key.
+TEST(DtlsSrtp, IssuedCertificateCarriesItsIssuer) {
+    DtlsCredentials identity, other_identity, leaf;
+    ASSERT_FALSE(make_self_signed_credentials("identity", identity, DtlsKeyType::rsa_3072, true));
+    ASSERT_FALSE(
+        make_self_signed_credentials("other", other_identity, DtlsKeyType::ecdsa_p256, true));
+    ASSERT_FALSE(issue_credentials(identity, "p2psip-dtls", leaf));
+    // The chain: the leaf first (its fingerprint is what a=fingerprint names), then the issuer.
+    EXPECT_EQ(leaf.certificate_pem.find("-----BEGIN CERTIFICATE-----"), 0u);
+    EXPECT_NE(leaf.certificate_pem.find("-----BEGIN CERTIFICATE-----", 10), std::string::npos);
+    EXPECT_NE(leaf.private_key_pem.find("PRIVATE KEY"), std::string::npos);
+    EXPECT_NE(fingerprint_of(leaf), fingerprint_of(identity));
+
+    const auto& cb = ecdsa_creds(1);
+    Pair pair(config_for(DtlsRole::client, leaf, cb), config_for(DtlsRole::server, cb, leaf));
+    pair.start();
+    pair.run_until_both_done();
+    ASSERT_TRUE(pair.a.ec && pair.b.ec);
+    ASSERT_FALSE(*pair.a.ec) << pair.a.ec->message();
+    ASSERT_FALSE(*pair.b.ec) << pair.b.ec->message();
+    const auto& seen = pair.b.result;  // the server's view of the client
+    ASSERT_FALSE(seen.peer_issuer_der.empty());
+    EXPECT_FALSE(verify_issued_by(seen.peer_certificate_der, seen.peer_issuer_der));
+    std::vector<uint8_t> identity_key, issuer_key;
+    ASSERT_FALSE(public_key_der_of_pem(identity.certificate_pem, identity_key));
+    // The issuer sent is the identity: its key is the one a DHT binding would carry.
+    DtlsCredentials issuer_only{
+        leaf.certificate_pem.substr(leaf.certificate_pem.find("-----BEGIN CERTIFICATE-----", 10)),
+        ""};
+    ASSERT_FALSE(public_key_der_of_pem(issuer_only.certificate_pem, issuer_key));
+    EXPECT_EQ(issuer_key, identity_key);
+    // A self-signed peer sends no issuer.
+    EXPECT_TRUE(pair.a.result.peer_issuer_der.empty());
+
+    // Signature checks: not issued by another key, not by itself.
+    DtlsCredentials other_leaf;
+    ASSERT_FALSE(issue_credentials(other_identity, "x", other_leaf));
+    std::vector<uint8_t> der;
+    {
+        // DER of other_identity's certificate via a handshake-free path: its leaf's issuer.
+        Pair p2(config_for(DtlsRole::client, other_leaf, cb),
+                config_for(DtlsRole::server, cb, other_leaf));
+        p2.start();
+        p2.run_until_both_done();
+        ASSERT_TRUE(p2.b.ec && !*p2.b.ec);
+        der = p2.b.result.peer_issuer_der;
+        ASSERT_FALSE(der.empty());
+        EXPECT_FALSE(verify_issued_by(p2.b.result.peer_certificate_der, der));
+    }
+    EXPECT_EQ(verify_issued_by(seen.peer_certificate_der, der), errc::dtls_bad_chain);
+    EXPECT_EQ(verify_issued_by(seen.peer_certificate_der, seen.peer_certificate_der),
+              errc::dtls_bad_chain);
+    EXPECT_EQ(verify_issued_by({}, seen.peer_issuer_der), errc::dtls_bad_chain);
+}
+
 TEST(DtlsSrtp, Sha1_80WhenServerOffersOnlyThat) {
     const auto& ca = ecdsa_creds(0);
     const auto& cb = ecdsa_creds(1);

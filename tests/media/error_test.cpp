@@ -15,7 +15,7 @@ TEST(MediaError, CategoryAndMessages) {
     EXPECT_FALSE(std::error_code{} == errc::malformed_packet);
     EXPECT_EQ(std::error_code(errc::dtls_fingerprint_mismatch).message(),
               "peer certificate does not match a=fingerprint");
-    for (int i = 1; i <= static_cast<int>(errc::dtls_closed); ++i)
+    for (int i = 1; i <= static_cast<int>(errc::dtls_bad_chain); ++i)
         EXPECT_NE(std::error_code(i, media_category()).message(), "unknown media error") << i;
 }
 

@@ -21,6 +21,18 @@ determinism)
   cmp -s "$DIR/a/timeseries.csv" "$DIR/c/timeseries.csv" && fail "seed 12 gave the same time series as seed 11"
   echo "PASS: same seed, byte-identical summary.json, timeseries.csv, latency.csv; other seed differs"
   ;;
+crypto_cache)
+  # The process-wide crypto cache (crypto_cache.cpp) must not change any outcome: the same
+  # run with OpenDHT's own crypto functions gives byte-identical results.
+  "$SIM" "$SCENARIO" --out "$DIR/a" --quiet >/dev/null
+  P2PSIP_SIM_NO_CRYPTO_CACHE=1 "$SIM" "$SCENARIO" --out "$DIR/b" --quiet >/dev/null
+  for f in summary.json timeseries.csv latency.csv; do
+    cmp -s "$DIR/a/$f" "$DIR/b/$f" || { diff "$DIR/a/$f" "$DIR/b/$f" | head; fail "$f differs without the crypto cache"; }
+  done
+  grep -q '"signature_checks": 0,' "$DIR/a/perf.json" && fail "the crypto cache was not used"
+  grep -q '"signature_checks": 0,' "$DIR/b/perf.json" || fail "P2PSIP_SIM_NO_CRYPTO_CACHE did not bypass the cache"
+  echo "PASS: crypto cache on and off give byte-identical results"
+  ;;
 success)
   "$SIM" "$SCENARIO" --out "$DIR/s" --quiet
   rate=$(field "$DIR/s/summary.json" success_rate)

@@ -7,8 +7,15 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include "p2psip/sip/sdp.hpp"
 #include "test_util.hpp"
+
+extern char** environ;
 
 using namespace p2psip::sip;
 using namespace sip_test;
@@ -955,4 +962,252 @@ TEST(UserAgentReinvite, RawPeerWrongTagOverlapAndAck) {
     ASSERT_TRUE(run_until(io, [&] { return in->remote_sdp() == kOffer; }));
     EXPECT_FALSE(b.closed());
     EXPECT_EQ(in->state(), Session::State::confirmed);
+}
+
+// ---------------------------------------------------------------- TCP (RFC 3261 §18)
+
+namespace {
+Uri tcp_uri(const UserAgent& ua, const std::string& user) {
+    return uri_of("sip:" + user + "@127.0.0.1:" + std::to_string(ua.port()) + ";transport=tcp");
+}
+}  // namespace
+
+TEST(UserAgentTcp, ListensOnTcpOnTheUdpPort) {
+    asio::io_context io;
+    UserAgent ua(io, config("sip:carol@example.org"));
+    ASSERT_FALSE(ua.start());
+    ASSERT_NE(ua.tcp_transport(), nullptr);
+    EXPECT_EQ(ua.tcp_transport()->local_port(), ua.port());
+    UaConfig no_tcp = config("sip:dave@example.org");
+    no_tcp.tcp = false;
+    UserAgent ua2(io, no_tcp);
+    ASSERT_FALSE(ua2.start());
+    EXPECT_EQ(ua2.tcp_transport(), nullptr);
+    // Without TCP, a ;transport=tcp URI cannot be called.
+    Events e;
+    ua2.invite(tcp_uri(ua, "carol"), "sip:carol@example.org", kOffer, e.handlers());
+    ASSERT_TRUE(run_until(io, [&] { return e.closed(); }));
+    EXPECT_EQ(e.closed_status, 503);
+}
+
+TEST(UserAgentTcp, FullCallReinviteAndByeOverTcp) {
+    Pair p;
+    Events a;
+    a.reoffer_answer = kOffer;
+    auto call = p.alice.invite(tcp_uri(p.bob, "bob"), "sip:bob@example.org", kOffer, a.handlers());
+    EXPECT_EQ(call->transport_kind(), TransportKind::tcp);
+    ASSERT_TRUE(run_until(p.io, [&] { return p.incoming != nullptr; }));
+    auto in = p.incoming;
+    EXPECT_EQ(in->transport_kind(), TransportKind::tcp);
+    ASSERT_NE(in->request(), nullptr);
+    EXPECT_EQ(in->request()->via().transport, "TCP");
+    // Contact names TCP so that the peer's in-dialog requests come back over TCP.
+    auto contact = in->request()->contact();
+    ASSERT_TRUE(contact);
+    EXPECT_EQ(contact->uri.param("transport"), "tcp");
+    in->ringing();
+    in->accept(kAnswer);
+    ASSERT_TRUE(run_until(p.io, [&] { return a.established && p.bob_events.established; }));
+    EXPECT_EQ(a.remote_sdp, kAnswer);
+    ASSERT_TRUE(call->dialog());
+    EXPECT_EQ(call->dialog()->remote_target.param("transport"), "tcp");
+
+    // re-INVITE from the callee, in the dialog, over TCP.
+    std::optional<int> done;
+    in->reinvite(kAnswer, [&](int status, std::string) { done = status; });
+    ASSERT_TRUE(run_until(p.io, [&] { return done.has_value(); }));
+    EXPECT_EQ(*done, 200);
+    EXPECT_EQ(a.offers.size(), 1u);
+
+    call->hangup();
+    ASSERT_TRUE(run_until(p.io, [&] { return a.closed() && p.bob_events.closed(); }));
+    EXPECT_EQ(a.closed_status, 200);
+    EXPECT_EQ(p.bob_events.closed_reason, "Remote hangup");
+    // Nothing went over UDP; the callee answered on the caller's connection and its own
+    // requests (re-INVITE, 2xx ACK) went to the caller's Contact over TCP.
+    EXPECT_EQ(p.alice.transport()->stats().received, 0u);
+    EXPECT_EQ(p.bob.transport()->stats().received, 0u);
+    EXPECT_GE(p.bob.tcp_transport()->stats().delivered, 4u);  // INVITE ACK ACK(re) BYE + 200
+    EXPECT_EQ(p.alice.tcp_transport()->stats().connected, 1u);
+    run_for(p.io, milliseconds(300));
+    EXPECT_EQ(a.closed_count, 1);
+}
+
+TEST(UserAgentTcp, CalleeHangsUpOverTcp) {
+    Pair p;
+    Events a;
+    auto call = p.alice.invite(tcp_uri(p.bob, "bob"), "sip:bob@example.org", kOffer, a.handlers());
+    ASSERT_TRUE(run_until(p.io, [&] { return p.incoming != nullptr; }));
+    p.incoming->accept(kAnswer);
+    ASSERT_TRUE(run_until(p.io, [&] { return a.established && p.bob_events.established; }));
+    p.incoming->hangup();
+    ASSERT_TRUE(run_until(p.io, [&] { return a.closed() && p.bob_events.closed(); }));
+    EXPECT_EQ(a.closed_reason, "Remote hangup");
+    EXPECT_EQ(p.bob_events.closed_reason, "Local hangup");
+    EXPECT_EQ(p.alice.transport()->stats().received, 0u);
+    EXPECT_EQ(p.bob.transport()->stats().received, 0u);
+}
+
+TEST(UserAgentTcp, RefusedConnectionEndsTheCallWith503) {
+    asio::io_context io;
+    UserAgent alice(io, config("sip:alice@example.org"));
+    ASSERT_FALSE(alice.start());
+    uint16_t dead_port;
+    {
+        asio::ip::tcp::acceptor tmp(
+            io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        dead_port = tmp.local_endpoint().port();
+    }
+    Events a;
+    alice.invite(uri_of("sip:bob@127.0.0.1:" + std::to_string(dead_port) + ";transport=tcp"),
+                 "sip:bob@example.org", kOffer, a.handlers());
+    // §8.1.3.1: the transport failure is a 503 for the TU, long before Timer B.
+    ASSERT_TRUE(run_until(
+        io, [&] { return a.closed(); }, milliseconds(3000)));
+    EXPECT_EQ(a.closed_status, 503);
+}
+
+// ---------------------------------------------------------------- sipp over TCP
+
+namespace {
+
+bool have_sipp() {
+    return ::access("/usr/bin/sipp", X_OK) == 0;
+}
+
+// A port that was free a moment ago (for sipp's own sockets).
+uint16_t free_port(asio::io_context& io) {
+    asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return a.local_endpoint().port();
+}
+
+// Runs /usr/bin/sipp with `args` (output discarded) while the io_context turns; returns its
+// exit status (0 = every call succeeded), or -1 if it could not be run or did not finish.
+int run_sipp(asio::io_context& io, std::vector<std::string> args,
+             std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+    args.insert(args.begin(), "sipp");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, "/usr/bin/sipp", &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return -1;
+    int status = 0;
+    bool reaped = false;  // waitpid succeeds once; run_until asks again at the end
+    bool exited = run_until(
+        io,
+        [&] {
+            if (!reaped) reaped = ::waitpid(pid, &status, WNOHANG) == pid;
+            return reaped;
+        },
+        limit);
+    if (!exited) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::vector<std::string> sipp_common(asio::io_context& io, uint16_t port) {
+    return {"-t",
+            "t1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            std::to_string(port),
+            "-m",
+            "1",
+            "-nostdin",
+            "-mp",
+            std::to_string(free_port(io)),
+            "-cp",
+            std::to_string(free_port(io)),
+            "-timeout",
+            "40s",
+            "-timeout_error"};
+}
+
+}  // namespace
+
+// sipp's built-in UAS answers our INVITE sent with ;transport=tcp; we ACK and hang up.
+TEST(UserAgentSipp, SippUasOverTcp) {
+    if (!have_sipp()) GTEST_SKIP() << "sipp (Debian sip-tester) not installed";
+    asio::io_context io;
+    UserAgent alice(io, config("sip:alice@127.0.0.1", milliseconds(500)));
+    ASSERT_FALSE(alice.start());
+    const uint16_t sipp_port = free_port(io);
+    auto args = sipp_common(io, sipp_port);
+    args.insert(args.begin(), {"-sn", "uas"});
+    std::shared_ptr<Session> call;
+    Events a;
+    bool hung_up = false;
+    // Place the call once sipp listens, then hang up as soon as it is established.
+    asio::steady_timer start(io);
+    std::function<void()> try_call = [&] {
+        boost::system::error_code ec;
+        asio::ip::tcp::socket probe(io);
+        probe.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), sipp_port), ec);
+        if (ec) {
+            start.expires_after(milliseconds(100));
+            start.async_wait([&](const boost::system::error_code& e) {
+                if (!e) try_call();
+            });
+            return;
+        }
+        probe.close();
+        SessionHandlers h = a.handlers();
+        h.on_established = [&](std::string_view) {
+            a.established = true;
+            asio::post(io, [&] {
+                hung_up = true;
+                call->hangup();
+            });
+        };
+        call = alice.invite(
+            uri_of("sip:service@127.0.0.1:" + std::to_string(sipp_port) + ";transport=tcp"),
+            "sip:service@127.0.0.1", kOffer, std::move(h));
+    };
+    try_call();
+    int rc = run_sipp(io, args);
+    EXPECT_EQ(rc, 0);
+    EXPECT_TRUE(a.established);
+    EXPECT_TRUE(hung_up);
+    ASSERT_TRUE(run_until(
+        io, [&] { return a.closed(); }, milliseconds(5000)));
+    EXPECT_EQ(a.closed_status, 200);
+    EXPECT_EQ(alice.transport()->stats().received, 0u);  // all of it over TCP
+}
+
+// sipp's built-in UAC calls a UserAgent over TCP that answers at once; sipp hangs up.
+TEST(UserAgentSipp, SippUacOverTcp) {
+    if (!have_sipp()) GTEST_SKIP() << "sipp (Debian sip-tester) not installed";
+    asio::io_context io;
+    UserAgent bob(io, config("sip:svc@127.0.0.1", milliseconds(500)));
+    ASSERT_FALSE(bob.start());
+    Events b;
+    int incoming = 0;
+    bob.on_incoming([&](std::shared_ptr<Session> s) {
+        ++incoming;
+        EXPECT_EQ(s->transport_kind(), TransportKind::tcp);
+        s->set_handlers(b.handlers());
+        s->accept(kAnswer);
+    });
+    auto args = sipp_common(io, free_port(io));
+    args.insert(args.begin(),
+                {"-sn", "uac", "127.0.0.1:" + std::to_string(bob.port()), "-s", "svc"});
+    int rc = run_sipp(io, args);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(incoming, 1);
+    ASSERT_TRUE(run_until(
+        io, [&] { return b.closed(); }, milliseconds(5000)));
+    EXPECT_TRUE(b.established);
+    EXPECT_EQ(b.closed_reason, "Remote hangup");
+    EXPECT_EQ(bob.transport()->stats().received, 0u);
 }

@@ -25,6 +25,7 @@ namespace p2psip::media {
 namespace asio = boost::asio;
 
 // An X.509 certificate and its private key, both PEM.
+// certificate_pem may hold a chain, our certificate first (sent whole in the handshake).
 struct DtlsCredentials {
     std::string certificate_pem;
     std::string private_key_pem;
@@ -33,9 +34,17 @@ struct DtlsCredentials {
 enum class DtlsKeyType { ecdsa_p256, rsa_3072 };
 
 // A fresh self-signed certificate (SHA-256 signature, valid from a day ago for a year) for tests
-// and for peers without a long-term identity.
+// and for peers without a long-term identity; `certificate_authority` makes one that can only
+// issue certificates (CA:TRUE, keyCertSign), like a node's identity certificate.
 std::error_code make_self_signed_credentials(std::string_view common_name, DtlsCredentials& out,
-                                             DtlsKeyType type = DtlsKeyType::ecdsa_p256);
+                                             DtlsKeyType type = DtlsKeyType::ecdsa_p256,
+                                             bool certificate_authority = false);
+
+// A fresh ECDSA P-256 certificate issued (signed) by `issuer`, whose key may be slow (RSA-3072
+// signs in ~25 ms here; a handshake needs one signature per side, every call). `out` holds the
+// chain: the new certificate, then the issuer's.
+std::error_code issue_credentials(const DtlsCredentials& issuer, std::string_view common_name,
+                                  DtlsCredentials& out);
 
 // RFC 8122 §5 / RFC 4572 §5: "sha-256 AB:CD:..." (uppercase hex, colon separated) of a
 // certificate's DER encoding.
@@ -72,7 +81,15 @@ struct DtlsSrtpResult {
     std::vector<uint8_t> peer_certificate_der;
     // The peer certificate's SubjectPublicKeyInfo, DER, to compare with a key from the DHT.
     std::vector<uint8_t> peer_public_key_der;
+    // The second certificate the peer sent (its certificate's issuer), if any; not verified:
+    // see verify_issued_by().
+    std::vector<uint8_t> peer_issuer_der;
 };
+
+// Whether `certificate_der` carries a valid signature by `issuer_der`'s key and names it as
+// issuer (no validity-period or CA-path checks beyond that). errc::dtls_bad_chain if not.
+std::error_code verify_issued_by(std::span<const uint8_t> certificate_der,
+                                 std::span<const uint8_t> issuer_der);
 
 // One DTLS-SRTP handshake. Single-threaded: every call, and every callback, happens on the
 // io_context's thread. Callbacks may destroy the session.

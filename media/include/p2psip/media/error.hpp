@@ -33,6 +33,7 @@ enum class errc {
     dtls_no_srtp_profile,       // no common SRTP protection profile (RFC 5764 §4.1.2)
     bad_fingerprint_attribute,  // a=fingerprint value malformed or hash unsupported
     dtls_closed,                // the session was closed before it finished
+    dtls_bad_chain,             // a certificate is not signed by the one given as its issuer
 };
 
 const std::error_category& media_category() noexcept;
