@@ -374,6 +374,51 @@ TEST(JitterBuffer, AdaptiveShrinksSlowlyWhenCalm) {
     EXPECT_EQ(calm.frames_silent, 0u);
 }
 
+// The sender's clock is not ours: 300 ppm fast or slow (a cheap sound card) is 90 ms per
+// 5 minutes. The buffer follows it: its delay stays bounded, it neither underruns (late
+// packets, concealment) nor grows without end, and it skips or inserts a frame now and then.
+TEST(JitterBuffer, FollowsSenderClockDrift) {
+    for (const double ppm : {300.0, -300.0}) {
+        JitterBuffer jb(adaptive_config());
+        const double period_us = 20'000.0 * (1.0 + ppm * 1e-6);  // sender's frame interval
+        int64_t sent = 0;
+        size_t late = 0, missing = 0, packets = 0;
+        double max_delay = 0;
+        for (int64_t tick = 0; tick < 15'000; ++tick) {  // 5 minutes of our clock
+            const int64_t now = tick * 20'000 + 7'000;
+            while (static_cast<double>(sent) * period_us + 3'000 <= static_cast<double>(now)) {
+                const auto seq = static_cast<uint16_t>(1000 + sent);
+                const auto at = static_cast<int64_t>(static_cast<double>(sent) * period_us) + 3'000;
+                const auto p = payload_for(seq);
+                if (jb.push(seq, static_cast<uint32_t>(sent) * 960u, p, at) == JitterPush::late)
+                    ++late;
+                ++sent;
+            }
+            const auto f = jb.pop(now);
+            if (tick < 500) continue;  // the first 10 s settle from the initial delay
+            if (f.kind == Kind::packet) ++packets;
+            if (f.kind == Kind::missing) ++missing;
+            max_delay = std::max(max_delay, jb.stats().delay_ms);
+        }
+        const auto st = jb.stats();
+        std::printf("[   info   ] %+.0f ppm: delay max %.1f ms, inserted %llu, dropped %llu\n", ppm,
+                    max_delay, static_cast<unsigned long long>(st.frames_inserted),
+                    static_cast<unsigned long long>(st.frames_dropped));
+        EXPECT_EQ(late, 0u) << ppm;
+        EXPECT_EQ(missing, 0u) << ppm;
+        EXPECT_GT(packets, 14'000u) << ppm;
+        EXPECT_LT(max_delay, 80.0) << ppm;
+        // ppm > 0 is a slow sender (longer frame interval): it starves the buffer, which must
+        // insert frames. A fast one floods it: frames are dropped (about 4 over 5 minutes at
+        // 300 ppm, besides the ~2 that bring the initial 60 ms down).
+        if (ppm > 0) {
+            EXPECT_GE(st.frames_inserted, 2u);
+        } else {
+            EXPECT_GE(st.frames_dropped, 4u);
+        }
+    }
+}
+
 TEST(JitterBuffer, AdaptiveIsBounded) {
     auto cfg = adaptive_config();
     cfg.max_delay_ms = 120;
