@@ -29,6 +29,9 @@ struct Scenario {
 
     // workload
     double lookups_per_second = 10;
+    // false: nodes only run the DHT (no bindings, and so no lookups): the bare-DHT baseline
+    // that shows what the workload itself costs.
+    bool publish = true;
     std::uint32_t binding_ttl_s = 600;
     double lookup_timeout_s = 10;
 

@@ -273,22 +273,23 @@ void Simulator::join(Node& n) {
     n.drive(nullptr, 0, {});
 
     const std::uint32_t session = n.session;
-    add_timer(n, publish_delay_ns, [this, &n, session] {
-        n.publisher = overlay::BindingPublisher::create(
-            n, overlay::PublishConfig{n.aor,
-                                      {n.contact()},
-                                      n.instance_id,
-                                      std::chrono::seconds(scenario_.binding_ttl_s)});
-        n.publisher->start([this, &n, session](std::error_code ec) {
-            if (n.session != session || !n.online) return;
-            if (ec) {
-                ++results_.publish_failures;
-                return;
-            }
-            if (n.published_at < 0) ++results_.publishes;
-            n.published_at = now_;
+    if (scenario_.publish)
+        add_timer(n, publish_delay_ns, [this, &n, session] {
+            n.publisher = overlay::BindingPublisher::create(
+                n, overlay::PublishConfig{n.aor,
+                                          {n.contact()},
+                                          n.instance_id,
+                                          std::chrono::seconds(scenario_.binding_ttl_s)});
+            n.publisher->start([this, &n, session](std::error_code ec) {
+                if (n.session != session || !n.online) return;
+                if (ec) {
+                    ++results_.publish_failures;
+                    return;
+                }
+                if (n.published_at < 0) ++results_.publishes;
+                n.published_at = now_;
+            });
         });
-    });
     if (scenario_.churn) push(now_ + to_ns(sample_session()), Kind::leave, n.index);
 }
 

@@ -104,6 +104,14 @@ class Category final : public std::error_category {
                 return "Invalid state for this operation";
             case Errc::timeout:
                 return "Timeout";
+            case Errc::connection_failed:
+                return "Connection failed";
+            case Errc::connection_closed:
+                return "Connection closed";
+            case Errc::message_too_large:
+                return "Message Too Large";
+            case Errc::tls_failed:
+                return "TLS failure";
         }
         return "Unknown SIP error";
     }

@@ -1,6 +1,7 @@
 #include "p2psip/sip/transaction.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "p2psip/sip/error.hpp"
 #include "text.hpp"
@@ -64,7 +65,7 @@ Message synthesize_response(const OutgoingMessage& req, int code) {
 // ================================================================ client
 
 ClientTransaction::ClientTransaction(TransactionLayer& layer, OutgoingMessage request,
-                                     UdpEndpoint destination, std::string branch,
+                                     Destination destination, std::string branch,
                                      ResponseHandler handler)
     : layer_(&layer),
       request_(std::move(request)),
@@ -79,11 +80,13 @@ ClientTransaction::ClientTransaction(TransactionLayer& layer, OutgoingMessage re
 void ClientTransaction::start() {
     const auto& t = layer_->timers();
     wire_ = request_.to_string();
-    (void)layer_->transport().send(wire_, dest_);
+    (void)layer_->send(wire_, dest_);
     interval_ = t.t1;
-    // Timer A / E start at T1 (§17.1.1.2, §17.1.2.2); Timer B / F = 64*T1.
-    arm(retransmit_timer_, retransmit_gen_, interval_, shared_from_this(),
-        [this] { on_retransmit_timer(); });
+    // Timer A / E start at T1, only for unreliable transports (§17.1.1.2, §17.1.2.2);
+    // Timer B / F = 64*T1 for all.
+    if (!reliable())
+        arm(retransmit_timer_, retransmit_gen_, interval_, shared_from_this(),
+            [this] { on_retransmit_timer(); });
     arm(timeout_timer_, timeout_gen_, 64 * t.t1, shared_from_this(),
         [this] { on_timeout_timer(); });
 }
@@ -102,7 +105,7 @@ void ClientTransaction::on_retransmit_timer() {
             return;
         }
     }
-    (void)layer_->transport().send(wire_, dest_);
+    (void)layer_->send(wire_, dest_);
     arm(retransmit_timer_, retransmit_gen_, interval_, shared_from_this(),
         [this] { on_retransmit_timer(); });
 }
@@ -118,6 +121,14 @@ void ClientTransaction::on_timeout_timer() {
             terminate();
             break;  // Timer D, K, M
     }
+}
+
+void ClientTransaction::fail_503() {
+    Message m = synthesize_response(request_, 503);
+    auto self = shared_from_this();
+    auto h = handler_;
+    terminate();
+    if (h) h(m);
 }
 
 void ClientTransaction::timeout_408() {
@@ -146,7 +157,7 @@ void ClientTransaction::send_ack(const Message& response) {
     for (const auto& [n, v] : request_.header_list())
         if (detail::iequals(n, "Route")) ack.add("Route", v);
     ack_ = ack.to_string();
-    (void)layer_->transport().send(ack_, dest_);
+    (void)layer_->send(ack_, dest_);
 }
 
 void ClientTransaction::on_response(const Message& r) {
@@ -170,13 +181,14 @@ void ClientTransaction::on_response(const Message& r) {
                     state_ = TransactionState::completed;
                     disarm(retransmit_timer_, retransmit_gen_);
                     send_ack(r);
-                    arm(timeout_timer_, timeout_gen_, t.timer_d, shared_from_this(),
-                        [this] { on_timeout_timer(); });
+                    // Timer D: 0 for reliable transports (§17.1.1.2).
+                    arm(timeout_timer_, timeout_gen_, reliable() ? milliseconds(0) : t.timer_d,
+                        shared_from_this(), [this] { on_timeout_timer(); });
                 }
                 deliver(r);
                 break;
             case TransactionState::completed:
-                if (code >= 300) (void)layer_->transport().send(ack_, dest_);
+                if (code >= 300) (void)layer_->send(ack_, dest_);
                 break;
             case TransactionState::accepted:
                 if (code >= 200 && code < 300) deliver(r);
@@ -192,8 +204,9 @@ void ClientTransaction::on_response(const Message& r) {
     } else {
         state_ = TransactionState::completed;
         disarm(retransmit_timer_, retransmit_gen_);
-        arm(timeout_timer_, timeout_gen_, t.t4, shared_from_this(),
-            [this] { on_timeout_timer(); });  // Timer K
+        // Timer K: T4, 0 for reliable transports (§17.1.2.2).
+        arm(timeout_timer_, timeout_gen_, reliable() ? milliseconds(0) : t.t4, shared_from_this(),
+            [this] { on_timeout_timer(); });
     }
     deliver(r);
 }
@@ -210,7 +223,7 @@ void ClientTransaction::terminate() {
 // ================================================================ server
 
 ServerTransaction::ServerTransaction(TransactionLayer& layer, const Message& request,
-                                     UdpEndpoint source, std::string key)
+                                     Destination source, std::string key)
     : layer_(&layer),
       request_(request),
       source_(source),
@@ -219,9 +232,7 @@ ServerTransaction::ServerTransaction(TransactionLayer& layer, const Message& req
       state_(invite_ ? TransactionState::proceeding : TransactionState::trying),
       retransmit_timer_(layer.io()),
       timeout_timer_(layer.io()),
-      trying_timer_(layer.io()) {
-    if (response_destination(request_.via(), reply_to_)) reply_to_ = source_;
-}
+      trying_timer_(layer.io()) {}
 
 void ServerTransaction::start() {
     if (!invite_) return;
@@ -233,7 +244,8 @@ void ServerTransaction::start() {
 }
 
 void ServerTransaction::send_last() {
-    if (!last_response_.empty()) (void)layer_->transport().send(last_response_, reply_to_);
+    if (!last_response_.empty())
+        (void)layer_->send(last_response_, layer_->response_target(request_, source_));
 }
 
 void ServerTransaction::respond(const OutgoingMessage& response) {
@@ -262,9 +274,11 @@ void ServerTransaction::respond(const OutgoingMessage& response) {
         } else {
             state_ = TransactionState::completed;
             interval_ = t.t1;
-            // Timer G: retransmit the final response, doubling up to T2 (§17.2.1).
+            // Timer G: retransmit the final response, doubling up to T2; only over
+            // unreliable transports (§17.2.1).
             auto self = shared_from_this();
-            arm(retransmit_timer_, retransmit_gen_, interval_, self, [this] { on_timer_g(); });
+            if (!reliable())
+                arm(retransmit_timer_, retransmit_gen_, interval_, self, [this] { on_timer_g(); });
             // Timer H: give up waiting for the ACK.
             arm(timeout_timer_, timeout_gen_, 64 * t.t1, self, [this] { terminate(); });
         }
@@ -275,8 +289,10 @@ void ServerTransaction::respond(const OutgoingMessage& response) {
     if (code < 200) {
         state_ = TransactionState::proceeding;
     } else {
-        state_ = TransactionState::completed;  // Timer J = 64*T1 for UDP
-        arm(timeout_timer_, timeout_gen_, 64 * t.t1, shared_from_this(), [this] { terminate(); });
+        state_ = TransactionState::completed;
+        // Timer J: 64*T1 for UDP, 0 for reliable transports (§17.2.2).
+        arm(timeout_timer_, timeout_gen_, reliable() ? milliseconds(0) : 64 * t.t1,
+            shared_from_this(), [this] { terminate(); });
     }
 }
 
@@ -294,8 +310,9 @@ void ServerTransaction::on_request(const Message& req) {
             // §17.2.1: Confirmed, Timer I absorbs ACK retransmissions.
             state_ = TransactionState::confirmed;
             disarm(retransmit_timer_, retransmit_gen_);
-            arm(timeout_timer_, timeout_gen_, layer_->timers().t4, shared_from_this(),
-                [this] { terminate(); });
+            // Timer I: T4, 0 for reliable transports.
+            arm(timeout_timer_, timeout_gen_, reliable() ? milliseconds(0) : layer_->timers().t4,
+                shared_from_this(), [this] { terminate(); });
         }
         return;
     }
@@ -322,13 +339,84 @@ void ServerTransaction::terminate() {
 
 TransactionLayer::TransactionLayer(asio::io_context& io, UdpTransport& transport,
                                    TimerConfig timers)
-    : io_(io), transport_(transport), timers_(timers), rng_(std::random_device{}()) {
+    : TransactionLayer(io, transport, nullptr, timers) {}
+
+TransactionLayer::TransactionLayer(asio::io_context& io, UdpTransport& transport, TcpTransport* tcp,
+                                   TimerConfig timers)
+    : io_(io), transport_(transport), tcp_(tcp), timers_(timers), rng_(std::random_device{}()) {
     transport_.set_handler([this](const Message& m, const UdpEndpoint& from) { handle(m, from); });
+    if (tcp_) {
+        tcp_->set_handler([this](const Message& m, const UdpEndpoint& from) {
+            handle(m, Destination(from, TransportKind::tcp));
+        });
+        tcp_->set_error_handler([this](const UdpEndpoint& peer, std::error_code) {
+            on_connection_failed(peer, TransportKind::tcp);
+        });
+    }
 }
 
 TransactionLayer::~TransactionLayer() {
     transport_.set_handler(nullptr);
+    if (tcp_) {
+        tcp_->set_handler(nullptr);
+        tcp_->set_error_handler(nullptr);
+    }
+    set_tls(nullptr);
     shutdown();
+}
+
+void TransactionLayer::set_tls(TlsTransport* tls) {
+    if (tls_) {
+        tls_->set_handler(nullptr);
+        tls_->set_error_handler(nullptr);
+    }
+    tls_ = tls;
+    if (!tls_) return;
+    tls_->set_handler([this](const Message& m, const UdpEndpoint& from) {
+        handle(m, Destination(from, TransportKind::tls));
+    });
+    tls_->set_error_handler([this](const UdpEndpoint& peer, std::error_code) {
+        on_connection_failed(peer, TransportKind::tls);
+    });
+}
+
+std::error_code TransactionLayer::send(std::string wire, const Destination& to) {
+    switch (to.transport) {
+        case TransportKind::udp:
+            return transport_.send(std::move(wire), to.endpoint);
+        case TransportKind::tcp:
+            return tcp_ ? tcp_->send(std::move(wire), to.endpoint) : Errc::no_route;
+        case TransportKind::tls:
+            return tls_ ? tls_->send(std::move(wire), to.endpoint) : Errc::no_route;
+    }
+    return Errc::no_route;
+}
+
+Destination TransactionLayer::response_target(const Message& request,
+                                              const Destination& source) const {
+    if (source.transport == TransportKind::udp) {
+        UdpEndpoint ep;
+        if (response_destination(request.via(), ep)) ep = source.endpoint;
+        return ep;
+    }
+    const TcpTransport* stream =
+        source.transport == TransportKind::tls ? static_cast<const TcpTransport*>(tls_) : tcp_;
+    const bool open = stream && stream->has_connection(source.endpoint);
+    return Destination(stream_response_destination(request.via(), source.endpoint, open),
+                       source.transport);
+}
+
+void TransactionLayer::on_connection_failed(const UdpEndpoint& peer, TransportKind kind) {
+    // RFC 3261 §17.1.4 / §8.1.3.1: a transport error is reported to the TU as a 503.
+    std::vector<std::shared_ptr<ClientTransaction>> hit;
+    for (auto& [k, c] : clients_) {
+        const auto st = c->state();
+        if (c->target() == Destination(peer, kind) &&
+            (st == TransactionState::calling || st == TransactionState::trying ||
+             st == TransactionState::proceeding))
+            hit.push_back(c);
+    }
+    for (auto& c : hit) c->fail_503();
 }
 
 void TransactionLayer::shutdown() {
@@ -360,7 +448,7 @@ std::string TransactionLayer::make_branch() {
     return "z9hG4bK" + random_token(16);
 }
 
-std::string TransactionLayer::via_value(std::string_view branch) const {
+std::string TransactionLayer::via_value(std::string_view branch, TransportKind transport) const {
     std::string host = sent_by_host_;
     uint16_t port = sent_by_port_;
     if (host.empty()) {
@@ -368,15 +456,17 @@ std::string TransactionLayer::via_value(std::string_view branch) const {
         host = ep.address().to_string();
         port = ep.port();
     }
+    // TLS listens on its own port (TCP and UDP share one).
+    if (transport == TransportKind::tls && tls_) port = tls_->local_port();
     if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-    std::string v = "SIP/2.0/UDP " + host;
+    std::string v = "SIP/2.0/" + std::string(to_string(transport)) + " " + host;
     if (port) v += ":" + std::to_string(port);
     v += ";branch=" + std::string(branch) + ";rport";
     return v;
 }
 
 std::shared_ptr<ClientTransaction> TransactionLayer::send_request(
-    OutgoingMessage request, const UdpEndpoint& destination,
+    OutgoingMessage request, const Destination& destination,
     ClientTransaction::ResponseHandler handler) {
     std::string branch;
     if (auto v = request.header("Via")) {
@@ -385,7 +475,7 @@ std::shared_ptr<ClientTransaction> TransactionLayer::send_request(
     }
     if (branch.empty()) {
         branch = make_branch();
-        request.add_front("Via", via_value(branch));
+        request.add_front("Via", via_value(branch, destination.transport));
     }
     std::string key = branch + "|" + request.method();
     auto txn = std::make_shared<ClientTransaction>(*this, std::move(request), destination, branch,
@@ -396,9 +486,10 @@ std::shared_ptr<ClientTransaction> TransactionLayer::send_request(
 }
 
 std::error_code TransactionLayer::send_stateless(OutgoingMessage request,
-                                                 const UdpEndpoint& destination) {
-    if (!request.header("Via")) request.add_front("Via", via_value(make_branch()));
-    return transport_.send(request.to_string(), destination);
+                                                 const Destination& destination) {
+    if (!request.header("Via"))
+        request.add_front("Via", via_value(make_branch(), destination.transport));
+    return send(request.to_string(), destination);
 }
 
 std::string TransactionLayer::server_key(const Message& msg, std::string_view method) {
@@ -436,7 +527,7 @@ bool TransactionLayer::is_merged(const ServerTransaction& txn) const {
     return false;
 }
 
-void TransactionLayer::handle(const Message& msg, const UdpEndpoint& from) {
+void TransactionLayer::handle(const Message& msg, const Destination& from) {
     if (!msg.is_request()) {
         auto it =
             clients_.find(std::string(msg.via().branch) + "|" + std::string(msg.cseq().method));
@@ -444,7 +535,7 @@ void TransactionLayer::handle(const Message& msg, const UdpEndpoint& from) {
             auto txn = it->second;
             txn->on_response(msg);
         } else if (on_unmatched_) {
-            on_unmatched_(msg, from);
+            on_unmatched_(msg, from.endpoint);
         }
         return;
     }
@@ -453,14 +544,14 @@ void TransactionLayer::handle(const Message& msg, const UdpEndpoint& from) {
     if (it != servers_.end()) {
         auto txn = it->second;
         if (ack && txn->state() == TransactionState::accepted) {
-            if (on_unmatched_) on_unmatched_(msg, from);  // ACK for a 2xx
+            if (on_unmatched_) on_unmatched_(msg, from.endpoint);  // ACK for a 2xx
         } else {
             txn->on_request(msg);
         }
         return;
     }
     if (ack) {
-        if (on_unmatched_) on_unmatched_(msg, from);
+        if (on_unmatched_) on_unmatched_(msg, from.endpoint);
         return;
     }
     std::string key = server_key(msg, msg.method());

@@ -183,6 +183,41 @@ const TransportStats& UdpTransport::stats() const {
     return state_->stats;
 }
 
+std::string_view to_string(TransportKind kind) {
+    switch (kind) {
+        case TransportKind::udp:
+            return "UDP";
+        case TransportKind::tcp:
+            return "TCP";
+        case TransportKind::tls:
+            return "TLS";
+    }
+    return "UDP";
+}
+
+std::string_view uri_transport_param(TransportKind kind) {
+    switch (kind) {
+        case TransportKind::tcp:
+            return "tcp";
+        case TransportKind::tls:
+            return "tls";
+        default:
+            return "";
+    }
+}
+
+std::optional<TransportKind> uri_transport(const Uri& uri) {
+    if (auto t = uri.param("transport")) {
+        if (detail::iequals(*t, "udp")) return TransportKind::udp;
+        if (detail::iequals(*t, "tcp"))
+            return uri.scheme == "sips" ? TransportKind::tls : TransportKind::tcp;
+        if (detail::iequals(*t, "tls")) return TransportKind::tls;
+        return std::nullopt;
+    }
+    if (uri.scheme == "sips") return TransportKind::tls;  // §26.2.2: TLS on every hop
+    return std::nullopt;
+}
+
 std::error_code make_endpoint(std::string_view host, uint16_t port, UdpEndpoint& out) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
         host = host.substr(1, host.size() - 2);

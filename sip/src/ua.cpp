@@ -34,12 +34,15 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
         return cfg.advertised_port ? cfg.advertised_port : transport.local_port();
     }
 
-    std::string contact() const {
+    // Our Contact URI; ";transport=tcp" for dialogs over TCP (RFC 3261 §8.1.1.8, §18.1.1:
+    // the peer reaches us back over the transport the Contact names).
+    std::string contact(TransportKind kind = TransportKind::udp) const {
         Uri c;
         c.scheme = "sip";
         c.user = aor_uri.user;
         c.host = host();
-        c.port = port();
+        c.port = kind == TransportKind::tls && tls ? tls->local_port() : port();
+        if (auto t = uri_transport_param(kind); !t.empty()) c.params.emplace_back("transport", t);
         return c.to_string();
     }
 
@@ -76,7 +79,9 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
     asio::io_context& io;
     UaConfig cfg;
     Uri aor_uri;
-    UdpTransport transport;  // destroyed after the layer
+    UdpTransport transport;             // destroyed after the layer
+    std::unique_ptr<TcpTransport> tcp;  // when cfg.tcp; also destroyed after the layer
+    std::unique_ptr<TlsTransport> tls;  // when cfg.tls
     std::unique_ptr<TransactionLayer> layer;
     std::map<std::string, std::shared_ptr<Session>> sessions;
     std::function<void(std::shared_ptr<Session>)> on_incoming;
@@ -194,6 +199,7 @@ void UaCore::on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const 
     s->server_txn_ = txn;
     s->remote_sdp_ = req.body();
     s->remote_ep_ = txn->source();
+    s->transport_ = txn->origin().transport;  // the dialog stays on it
     NameAddr from = req.from(), to = req.to();
     s->from_aor_ = canonical_aor(from.uri);
     s->from_display_ = from.display;
@@ -258,10 +264,10 @@ void Session::ringing() {
     if (!core || role_ != Role::uas || (state_ != State::incoming && state_ != State::early))
         return;
     auto r = core->response(*request_, 180, {}, local_tag_);
-    r.add("Contact", "<" + core->contact() + ">");
+    r.add("Contact", "<" + core->contact(transport_) + ">");
     if (!dialog_) {
         Dialog d;
-        if (!Dialog::from_uas(*request_, local_tag_, core->contact(), d)) dialog_ = d;
+        if (!Dialog::from_uas(*request_, local_tag_, core->contact(transport_), d)) dialog_ = d;
     }
     state_ = State::early;
     server_txn_->respond(r);
@@ -273,28 +279,30 @@ void Session::accept(std::string sdp_answer) {
         return;
     local_sdp_ = std::move(sdp_answer);
     auto r = core->response(*request_, 200, {}, local_tag_);
-    r.add("Contact", "<" + core->contact() + ">");
+    r.add("Contact", "<" + core->contact(transport_) + ">");
     r.add("Allow", std::string(kAllow));
     if (!local_sdp_.empty()) r.set_body(local_sdp_, "application/sdp");
     if (!dialog_) {
         Dialog d;
-        if (!Dialog::from_uas(*request_, local_tag_, core->contact(), d)) dialog_ = d;
+        if (!Dialog::from_uas(*request_, local_tag_, core->contact(transport_), d)) dialog_ = d;
     }
     if (dialog_) dialog_->state = Dialog::State::confirmed;
     state_ = State::accepted;
     server_txn_->respond(r);
     ok_wants_answer_ = false;
-    start_2xx_retransmission(r.to_string(), *request_, remote_ep_);
+    start_2xx_retransmission(r.to_string(), *request_, server_txn_->origin());
 }
 
 // §13.3.1.4: the TU retransmits its 2xx to an INVITE (T1 doubling up to T2) until the ACK
-// arrives, and gives up with a BYE after 64*T1. `req` is the INVITE answered.
+// arrives, and gives up with a BYE after 64*T1. `req` is the INVITE answered. This holds
+// over TCP too: "independent of whatever transport protocols are used to send the
+// response" (§13.3.1.4), since a proxy on the path may forward over UDP.
 void Session::start_2xx_retransmission(std::string wire, const Message& req,
-                                       const UdpEndpoint& src) {
+                                       const Destination& src) {
     auto core = core_.lock();
     if (!core) return;
     ok_wire_ = std::move(wire);
-    if (response_destination(req.via(), ok_dest_)) ok_dest_ = src;
+    ok_dest_ = core->layer->response_target(req, src);  // §18.2.2
     ok_pending_ = true;
     ok_cseq_ = req.cseq().number;
     const unsigned gen = ++ok_gen_;
@@ -321,7 +329,7 @@ void Session::retransmit_2xx(unsigned gen) {
             return;
         auto core = s->core_.lock();
         if (!core || !core->started) return;
-        (void)core->transport.send(s->ok_wire_, s->ok_dest_);
+        (void)core->layer->send(s->ok_wire_, s->ok_dest_);
         s->ok_interval_ = std::min(s->ok_interval_ * 2, core->cfg.t2);
         s->retransmit_2xx(gen);
     });
@@ -400,7 +408,7 @@ void Session::send_bye() {
     }
     auto bye = dialog_->make_request("BYE");
     core->decorate(bye);
-    UdpEndpoint dest = in_dialog_destination();
+    Destination dest = in_dialog_destination();
     if (state_ != State::terminated) state_ = State::terminating;
     // A 2xx to a re-INVITE still waiting for its ACK is not retransmitted any more.
     ok_pending_ = false;
@@ -411,11 +419,16 @@ void Session::send_bye() {
     });
 }
 
-UdpEndpoint Session::in_dialog_destination() const {
-    UdpEndpoint dest;
+// The next hop of the dialog (first route, else remote target, RFC 3261 §12.2.1.1) over
+// the transport its URI names (§18.1.1); a URI naming none keeps the dialog's transport
+// (the peer reached us, or we reached it, over that one).
+Destination Session::in_dialog_destination() const {
     const Uri& hop = dialog_->next_hop();
-    if (make_endpoint(hop.host, hop.port ? hop.port : 5060, dest)) dest = remote_ep_;
-    return dest;
+    const TransportKind kind = uri_transport(hop).value_or(transport_);
+    const uint16_t port = hop.port ? hop.port : (kind == TransportKind::tls ? 5061 : 5060);
+    UdpEndpoint ep;
+    if (make_endpoint(hop.host, port, ep)) return Destination(remote_ep_, transport_);
+    return Destination(ep, kind);
 }
 
 void Session::on_invite_response(const Message& r) {
@@ -427,7 +440,7 @@ void Session::on_invite_response(const Message& r) {
         got_provisional_ = true;
         if (code > 100 && !r.to_tag().empty() && !dialog_) {
             Dialog d;
-            if (!Dialog::from_uac(r, core->contact(), d)) dialog_ = d;
+            if (!Dialog::from_uac(r, core->contact(transport_), d)) dialog_ = d;
         }
         if (cancel_requested_ && state_ != State::terminating) {
             send_cancel();
@@ -444,7 +457,7 @@ void Session::on_invite_response(const Message& r) {
         }
         // §13.2.2.4: the UAC core ACKs the 2xx itself, to the remote target.
         Dialog d;
-        if (Dialog::from_uac(r, core->contact(), d)) {
+        if (Dialog::from_uac(r, core->contact(transport_), d)) {
             close(502, "Invalid 2xx response");
             return;
         }
@@ -455,12 +468,12 @@ void Session::on_invite_response(const Message& r) {
         }
         remote_sdp_ = r.body();
         auto ack = dialog_->make_ack(invite_cseq_);
-        ack.add_front("Via", core->layer->via_value(core->layer->make_branch()));
+        ack_dest_ = in_dialog_destination();
+        ack.add_front("Via",
+                      core->layer->via_value(core->layer->make_branch(), ack_dest_.transport));
         core->decorate(ack);
         ack_wire_ = ack.to_string();
-        const Uri& hop = dialog_->next_hop();
-        if (make_endpoint(hop.host, hop.port ? hop.port : 5060, ack_dest_)) ack_dest_ = remote_ep_;
-        (void)core->transport.send(ack_wire_, ack_dest_);
+        (void)core->layer->send(ack_wire_, ack_dest_);
         if (cancel_requested_) {
             // CANCEL lost the race against the 2xx (§9.1): end the call with a BYE.
             state_ = State::confirmed;
@@ -481,9 +494,9 @@ void Session::on_2xx_retransmission(const Message& r) {
     if (!core) return;
     const uint32_t n = r.cseq().number;
     if (!reack_wire_.empty() && n == reack_cseq_) {
-        (void)core->transport.send(reack_wire_, reack_dest_);
+        (void)core->layer->send(reack_wire_, reack_dest_);
     } else if (!ack_wire_.empty() && n == invite_cseq_) {
-        (void)core->transport.send(ack_wire_, ack_dest_);
+        (void)core->layer->send(ack_wire_, ack_dest_);
     }
 }
 
@@ -541,8 +554,8 @@ void Session::reinvite(std::string sdp_offer,
         refuse(491);
         return;
     }
-    dialog_->local_contact = core->contact();    // may have changed (set_advertised)
-    auto inv = dialog_->make_request("INVITE");  // §12.2.1.1, CSeq + 1
+    dialog_->local_contact = core->contact(transport_);  // may have changed (set_advertised)
+    auto inv = dialog_->make_request("INVITE");          // §12.2.1.1, CSeq + 1
     inv.add("Allow", std::string(kAllow));
     core->decorate(inv);
     inv.set_body(sdp_offer, "application/sdp");
@@ -579,12 +592,13 @@ void Session::on_reinvite_response(const Message& r) {
         dialog_->update_remote_target(r);  // §12.2.1.2: a 2xx to a target refresh
         // §13.2.2.4: the ACK has the INVITE's CSeq number and its own branch.
         auto ack = dialog_->make_ack(reinvite_cseq_);
-        ack.add_front("Via", core->layer->via_value(core->layer->make_branch()));
+        reack_dest_ = in_dialog_destination();
+        ack.add_front("Via",
+                      core->layer->via_value(core->layer->make_branch(), reack_dest_.transport));
         core->decorate(ack);
         reack_wire_ = ack.to_string();
         reack_cseq_ = reinvite_cseq_;
-        reack_dest_ = in_dialog_destination();
-        (void)core->transport.send(reack_wire_, reack_dest_);
+        (void)core->layer->send(reack_wire_, reack_dest_);
         local_sdp_ = std::move(reinvite_offer_);
         std::string answer(r.body());
         if (!answer.empty()) remote_sdp_ = answer;
@@ -666,9 +680,9 @@ void Session::answer_reinvite(const std::shared_ptr<ServerTransaction>& txn, con
         return;
     }
     dialog_->update_remote_target(req);  // §12.2.2: target refresh
-    dialog_->local_contact = core->contact();
+    dialog_->local_contact = core->contact(transport_);
     auto ok = core->response(req, 200, {}, local_tag_);
-    ok.add("Contact", "<" + core->contact() + ">");
+    ok.add("Contact", "<" + core->contact(transport_) + ">");
     ok.add("Allow", std::string(kAllow));
     ok.set_body(sdp, "application/sdp");
     // Offer/answer is complete once the 200 is sent (for an offerless re-INVITE the answer
@@ -677,7 +691,7 @@ void Session::answer_reinvite(const std::shared_ptr<ServerTransaction>& txn, con
     local_sdp_ = std::move(sdp);
     ok_wants_answer_ = req.body().empty();
     txn->respond(ok);
-    start_2xx_retransmission(ok.to_string(), req, txn->source());
+    start_2xx_retransmission(ok.to_string(), req, txn->origin());
 }
 
 // ================================================================ UserAgent
@@ -689,15 +703,56 @@ UserAgent::~UserAgent() {
     stop();
 }
 
+namespace {
+
+// UDP, and TCP on the same port number (RFC 3261 §18: a UA listens on both; the port of
+// a URI without transport parameter is the same for either). With an ephemeral port the
+// pair is retried until a number is free for both.
+std::error_code open_transports(detail::UaCore& c) {
+    if (!c.cfg.tcp) return c.transport.open(c.cfg.bind_address, c.cfg.port);
+    if (c.cfg.port != 0) {
+        auto tcp = std::make_unique<TcpTransport>(c.io, c.cfg.tcp_config);
+        if (auto ec = tcp->open(c.cfg.bind_address, c.cfg.port)) return ec;
+        if (auto ec = c.transport.open(c.cfg.bind_address, c.cfg.port)) return ec;
+        c.tcp = std::move(tcp);
+        return {};
+    }
+    std::error_code last;
+    for (int attempt = 0; attempt < 32; ++attempt) {
+        // A fresh TcpTransport each time: a closed one is not reopened.
+        auto tcp = std::make_unique<TcpTransport>(c.io, c.cfg.tcp_config);
+        if ((last = tcp->open(c.cfg.bind_address, 0))) return last;
+        last = c.transport.open(c.cfg.bind_address, tcp->local_port());
+        if (!last) {
+            c.tcp = std::move(tcp);
+            return {};
+        }
+    }
+    return last;
+}
+
+}  // namespace
+
 std::error_code UserAgent::start() {
     auto& c = *core_;
     if (c.started) return Errc::already_open;
-    if (auto ec = c.transport.open(c.cfg.bind_address, c.cfg.port)) return ec;
+    if (auto ec = open_transports(c)) return ec;
     TimerConfig t;
     t.t1 = c.cfg.t1;
     t.t2 = c.cfg.t2;
     t.t4 = c.cfg.t4;
-    c.layer = std::make_unique<TransactionLayer>(c.io, c.transport, t);
+    if (c.cfg.tls) {
+        c.tls = std::make_unique<TlsTransport>(c.io, *c.cfg.tls, c.cfg.tcp_config);
+        if (auto ec = c.tls->open(c.cfg.bind_address, c.cfg.tls_port)) {
+            c.tls.reset();
+            c.transport.close();
+            if (c.tcp) c.tcp->close();
+            c.tcp.reset();
+            return ec;
+        }
+    }
+    c.layer = std::make_unique<TransactionLayer>(c.io, c.transport, c.tcp.get(), t);
+    c.layer->set_tls(c.tls.get());
     c.layer->set_sent_by(c.host(), c.port());
     std::weak_ptr<detail::UaCore> w = core_;
     c.layer->set_request_handler(
@@ -725,6 +780,12 @@ void UserAgent::set_advertised(std::string host, uint16_t port) {
 }
 UdpTransport* UserAgent::transport() {
     return core_->started ? &core_->transport : nullptr;
+}
+TcpTransport* UserAgent::tcp_transport() {
+    return core_->started ? core_->tcp.get() : nullptr;
+}
+TlsTransport* UserAgent::tls_transport() {
+    return core_->started ? core_->tls.get() : nullptr;
 }
 const UaConfig& UserAgent::config() const {
     return core_->cfg;
@@ -757,6 +818,8 @@ void UserAgent::stop() {
     }
     if (c.layer) c.layer->shutdown();
     c.transport.close();
+    if (c.tcp) c.tcp->close();
+    if (c.tls) c.tls->close();
 }
 
 std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::string& to_aor,
@@ -767,10 +830,16 @@ std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::st
     s->local_sdp_ = sdp_offer;
     UdpEndpoint dest;
     std::error_code err;
+    // RFC 3261 §18.1.1 / RFC 3263 §4.1: the transport the Request-URI names, else UDP.
+    const TransportKind kind = uri_transport(request_uri).value_or(TransportKind::udp);
+    const uint16_t default_port = kind == TransportKind::tls ? 5061 : 5060;
     if (!c.started) {
         err = Errc::not_open;
-    } else if (make_endpoint(request_uri.host, request_uri.port ? request_uri.port : 5060, dest)) {
+    } else if (make_endpoint(request_uri.host, request_uri.port ? request_uri.port : default_port,
+                             dest)) {
         err = Errc::bad_address;  // only IP literals; no DNS in this layer
+    } else if ((kind == TransportKind::tls && !c.tls) || (kind == TransportKind::tcp && !c.tcp)) {
+        err = Errc::no_route;  // a transport we do not have
     }
     if (err) {
         asio::post(c.io, [s, err] { s->close(503, err.message()); });
@@ -780,6 +849,7 @@ std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::st
     s->local_tag_ = c.layer->random_token(10);
     s->key_ = s->call_id_ + ";" + s->local_tag_;
     s->remote_ep_ = dest;
+    s->transport_ = kind;
     s->invite_cseq_ = 1;
 
     NameAddr from;
@@ -808,15 +878,16 @@ std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::st
     inv.add("To", to_value);
     inv.add("Call-ID", s->call_id_);
     inv.add("CSeq", "1 INVITE");
-    inv.add("Contact", "<" + c.contact() + ">");
+    inv.add("Contact", "<" + c.contact(kind) + ">");
     inv.add("Allow", std::string(kAllow));
     c.decorate(inv);
     if (!sdp_offer.empty()) inv.set_body(std::move(sdp_offer), "application/sdp");
     c.sessions[s->key_] = s;
     std::weak_ptr<Session> w = s;
-    s->invite_txn_ = c.layer->send_request(std::move(inv), dest, [w](const Message& r) {
-        if (auto sp = w.lock()) sp->on_invite_response(r);
-    });
+    s->invite_txn_ =
+        c.layer->send_request(std::move(inv), Destination(dest, kind), [w](const Message& r) {
+            if (auto sp = w.lock()) sp->on_invite_response(r);
+        });
     return s;
 }
 

@@ -59,6 +59,11 @@ enum class Errc {
     no_route,
     invalid_state,
     timeout,
+    // Stream transports (RFC 3261 §18)
+    connection_failed,  // connect() failed or the connection broke before the send
+    connection_closed,
+    message_too_large,  // above the transport's message size limit (513, §21.5.14)
+    tls_failed,         // TLS handshake or credentials
 };
 
 const std::error_category& sip_category() noexcept;

@@ -13,11 +13,14 @@
 #include <string_view>
 
 #include "p2psip/sip/message.hpp"
+#include "p2psip/sip/tcp_transport.hpp"
 #include "p2psip/sip/transport.hpp"
 
 namespace p2psip::sip {
 
-// RFC 3261 §17.1.1.1 / Table 4 timer values (UDP).
+// RFC 3261 §17.1.1.1 / Table 4 timer values (UDP). Over reliable transports (TCP, TLS)
+// Timers A, E and G are not started and D, I, J, K are 0 (§17.1.1.2, §17.1.2.2, §17.2.1,
+// §17.2.2).
 struct TimerConfig {
     std::chrono::milliseconds t1{500};
     std::chrono::milliseconds t2{4000};
@@ -46,13 +49,15 @@ class ClientTransaction : public std::enable_shared_from_this<ClientTransaction>
     // Accepted, and a synthetic 408 when Timer B/F fires (§17.1.1.2, §17.1.2.2).
     using ResponseHandler = std::function<void(const Message& response)>;
 
-    ClientTransaction(TransactionLayer& layer, OutgoingMessage request, UdpEndpoint destination,
+    ClientTransaction(TransactionLayer& layer, OutgoingMessage request, Destination destination,
                       std::string branch, ResponseHandler handler);
     bool is_invite() const { return invite_; }
     TransactionState state() const { return state_; }
     const std::string& branch() const { return branch_; }
     const OutgoingMessage& request() const { return request_; }  // with its Via
-    const UdpEndpoint& destination() const { return dest_; }
+    const UdpEndpoint& destination() const { return dest_.endpoint; }
+    const Destination& target() const { return dest_; }  // endpoint + transport
+    bool reliable() const { return is_reliable(dest_.transport); }
     void set_handler(ResponseHandler h) { handler_ = std::move(h); }
     // Stops timers; no more callbacks. The layer forgets the transaction.
     void terminate();
@@ -66,12 +71,13 @@ class ClientTransaction : public std::enable_shared_from_this<ClientTransaction>
     void send_ack(const Message& response);
     void deliver(const Message& response);
     void timeout_408();
+    void fail_503();  // transport error (§8.1.3.1)
 
     TransactionLayer* layer_;
     OutgoingMessage request_;
     std::string wire_;  // serialized request, for retransmission
     std::string ack_;   // ACK for a non-2xx final response
-    UdpEndpoint dest_;
+    Destination dest_;
     std::string branch_;
     ResponseHandler handler_;
     bool invite_;
@@ -84,12 +90,14 @@ class ClientTransaction : public std::enable_shared_from_this<ClientTransaction>
 // INVITE server (§17.2.1, RFC 6026 Accepted state) and non-INVITE server (§17.2.2).
 class ServerTransaction : public std::enable_shared_from_this<ServerTransaction> {
   public:
-    ServerTransaction(TransactionLayer& layer, const Message& request, UdpEndpoint source,
+    ServerTransaction(TransactionLayer& layer, const Message& request, Destination source,
                       std::string key);
     bool is_invite() const { return invite_; }
     TransactionState state() const { return state_; }
     const Message& request() const { return request_; }
-    const UdpEndpoint& source() const { return source_; }
+    const UdpEndpoint& source() const { return source_.endpoint; }
+    const Destination& origin() const { return source_; }  // source + transport it came on
+    bool reliable() const { return is_reliable(source_.transport); }
     int last_status() const { return last_status_; }
     // Sends a TU response (build it with make_response(request(), ...)). Sent to the top Via
     // (§18.2.2). Final responses move the machine on; 2xx to INVITE goes to Accepted and
@@ -106,20 +114,20 @@ class ServerTransaction : public std::enable_shared_from_this<ServerTransaction>
 
     TransactionLayer* layer_;
     Message request_;
-    UdpEndpoint source_;
+    Destination source_;
     std::string key_;
     bool invite_;
     TransactionState state_;
     std::string last_response_;
     int last_status_ = 0;
     std::chrono::milliseconds interval_{};
-    UdpEndpoint reply_to_;
     asio::steady_timer retransmit_timer_, timeout_timer_, trying_timer_;
     unsigned retransmit_gen_ = 0, timeout_gen_ = 0, trying_gen_ = 0;
 };
 
 // Owns the transactions, matches messages to them (§17.1.3, §17.2.3) and hands the rest
-// to the TU. Installs itself as the transport's message handler.
+// to the TU. Installs itself as the message handler of the transports (UDP, and TCP when
+// given).
 class TransactionLayer {
   public:
     // A new server transaction for a request (never an ACK).
@@ -130,6 +138,10 @@ class TransactionLayer {
     using UnmatchedHandler = std::function<void(const Message& msg, const UdpEndpoint& from)>;
 
     TransactionLayer(asio::io_context& io, UdpTransport& transport, TimerConfig timers = {});
+    // With a TCP transport too (nullptr = UDP only). A failed connection ends the client
+    // transactions waiting on it with a synthetic 503 (RFC 3261 §8.1.3.1, §17.1.4).
+    TransactionLayer(asio::io_context& io, UdpTransport& transport, TcpTransport* tcp,
+                     TimerConfig timers = {});
     ~TransactionLayer();
     TransactionLayer(const TransactionLayer&) = delete;
     TransactionLayer& operator=(const TransactionLayer&) = delete;
@@ -138,14 +150,24 @@ class TransactionLayer {
     void set_unmatched_handler(UnmatchedHandler h) { on_unmatched_ = std::move(h); }
     // sent-by for the Via we add (defaults to the transport's local address and port).
     void set_sent_by(std::string host, uint16_t port);
+    // Adds a TLS transport (or removes it with nullptr); like TCP, a failed connection gives
+    // a 503. Its Via sent-by port is the TLS listening port.
+    void set_tls(TlsTransport* tls);
 
     // Starts a client transaction. A top Via with a fresh branch is added unless the request
     // already has a Via with a branch (e.g. CANCEL, §9.1), whose branch is then used.
+    // The Via names the destination's transport (§18.1.1).
     std::shared_ptr<ClientTransaction> send_request(OutgoingMessage request,
-                                                    const UdpEndpoint& destination,
+                                                    const Destination& destination,
                                                     ClientTransaction::ResponseHandler handler);
     // Sends a request outside any transaction (ACK for 2xx, §13.2.2.4), adding a Via.
-    std::error_code send_stateless(OutgoingMessage request, const UdpEndpoint& destination);
+    std::error_code send_stateless(OutgoingMessage request, const Destination& destination);
+    // Hands serialized bytes to the destination's transport (Errc::no_route when the layer
+    // has no such transport).
+    std::error_code send(std::string wire, const Destination& destination);
+    // Where a response to `request` (received from `source`) goes: §18.2.2 (UDP: top Via
+    // received/rport/sent-by; streams: the same connection while it is open).
+    Destination response_target(const Message& request, const Destination& source) const;
 
     // §9.2: the INVITE server transaction a CANCEL refers to, if any.
     std::shared_ptr<ServerTransaction> find_invite_server(const Message& cancel) const;
@@ -155,15 +177,18 @@ class TransactionLayer {
     bool is_merged(const ServerTransaction& txn) const;
 
     // Feeds a message (what the transport handler does).
-    void handle(const Message& msg, const UdpEndpoint& from);
+    void handle(const Message& msg, const Destination& from);
 
     std::string make_branch();  // "z9hG4bK" + random
     std::string random_token(std::size_t hex_chars = 16);
-    std::string via_value(
-        std::string_view branch) const;  // "SIP/2.0/UDP host:port;branch=..;rport"
+    // "SIP/2.0/UDP host:port;branch=..;rport" (TCP / TLS for those transports)
+    std::string via_value(std::string_view branch,
+                          TransportKind transport = TransportKind::udp) const;
 
     asio::io_context& io() { return io_; }
     UdpTransport& transport() { return transport_; }
+    TcpTransport* tcp_transport() { return tcp_; }
+    TlsTransport* tls_transport() { return tls_; }
     const TimerConfig& timers() const { return timers_; }
     std::size_t client_count() const { return clients_.size(); }
     std::size_t server_count() const { return servers_.size(); }
@@ -176,9 +201,12 @@ class TransactionLayer {
     void remove_client(const std::string& key);
     void remove_server(const std::string& key);
     static std::string server_key(const Message& msg, std::string_view method);
+    void on_connection_failed(const UdpEndpoint& peer, TransportKind kind);
 
     asio::io_context& io_;
     UdpTransport& transport_;
+    TcpTransport* tcp_ = nullptr;
+    TlsTransport* tls_ = nullptr;
     TimerConfig timers_;
     std::string sent_by_host_;
     uint16_t sent_by_port_ = 0;

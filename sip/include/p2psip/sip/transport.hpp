@@ -7,17 +7,45 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 #include "p2psip/sip/message.hpp"
+#include "p2psip/sip/uri.hpp"
 
 namespace p2psip::sip {
 
 namespace asio = boost::asio;
+// An IP address and port. Named after UDP for history; stream transports use it too.
 using UdpEndpoint = asio::ip::udp::endpoint;
+
+// Transport protocol of a hop (RFC 3261 §18). Reliable ones (TCP, TLS) change the
+// transaction timers (§17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2).
+enum class TransportKind { udp, tcp, tls };
+// Via sent-protocol transport token: "UDP", "TCP", "TLS" (§20.42).
+std::string_view to_string(TransportKind kind);
+inline bool is_reliable(TransportKind kind) {
+    return kind != TransportKind::udp;
+}
+// The transport a URI asks for (RFC 3261 §19.1.1 transport param, §26.2.2 sips -> TLS);
+// nullopt when it names none (or one we do not have, e.g. sctp).
+std::optional<TransportKind> uri_transport(const Uri& uri);
+// "tcp" / "tls" parameter value for a Contact/Request-URI; "" for UDP.
+std::string_view uri_transport_param(TransportKind kind);
+
+// Where a message goes (or came from): an address and the transport to use. Converts
+// implicitly from an endpoint (= UDP) so that UDP-only callers are unchanged.
+struct Destination {
+    Destination() = default;
+    Destination(const UdpEndpoint& ep, TransportKind kind = TransportKind::udp)  // NOLINT
+        : endpoint(ep), transport(kind) {}
+    UdpEndpoint endpoint;
+    TransportKind transport = TransportKind::udp;
+    bool operator==(const Destination&) const = default;
+};
 
 struct TransportStats {
     uint64_t received = 0;   // datagrams

@@ -15,6 +15,7 @@
 
 #include "p2psip/sip/dialog.hpp"
 #include "p2psip/sip/message.hpp"
+#include "p2psip/sip/tcp_transport.hpp"
 #include "p2psip/sip/transaction.hpp"
 #include "p2psip/sip/uri.hpp"
 
@@ -34,6 +35,15 @@ struct UaConfig {
     // Host written in Contact and Via; empty = bind_address (set it when binding 0.0.0.0).
     std::string advertised_address;
     uint16_t advertised_port = 0;  // 0 = the bound port
+    // Also listen on TCP, on the same address and port number as UDP (RFC 3261 §18). Calls
+    // to a Request-URI with ";transport=tcp" need it.
+    bool tcp = true;
+    TcpConfig tcp_config;  // message size and idle connection limits (TCP and TLS)
+    // Also listen on TLS (RFC 3261 §26.2; own port, 0 = ephemeral) with this certificate.
+    // Request-URIs with ";transport=tls" or the sips scheme are then called over TLS; the
+    // peer's key is TlsTransport::peer_public_key(session->remote_endpoint()).
+    std::optional<TlsCredentials> tls;
+    uint16_t tls_port = 0;
 };
 
 // Callbacks of one call. All run on the io_context thread. on_closed runs exactly once per
@@ -100,6 +110,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string call_id() const { return call_id_; }
     const std::optional<Dialog>& dialog() const { return dialog_; }
     const UdpEndpoint& remote_endpoint() const { return remote_ep_; }  // INVITE source / target
+    // Transport of the dialog: the one the INVITE came on (UAS) or its Request-URI named
+    // (UAC, ";transport=tcp"). In-dialog requests use it unless their target URI names one.
+    TransportKind transport_kind() const { return transport_; }
 
     void ringing();                             // UAS: 180
     void accept(std::string sdp_answer);        // UAS: 200 + SDP, retransmitted until ACK
@@ -138,13 +151,13 @@ class Session : public std::enable_shared_from_this<Session> {
     void on_bye(const std::shared_ptr<ServerTransaction>& txn, const Message& bye);
     void on_cancel();
     void retransmit_2xx(unsigned gen);
-    void start_2xx_retransmission(std::string wire, const Message& req, const UdpEndpoint& src);
+    void start_2xx_retransmission(std::string wire, const Message& req, const Destination& src);
     void on_reinvite(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
     void answer_reinvite(const std::shared_ptr<ServerTransaction>& txn, const Message& req,
                          std::string sdp);
     void on_reinvite_response(const Message& r);
     void finish_reinvite(int status, std::string answer);
-    UdpEndpoint in_dialog_destination() const;
+    Destination in_dialog_destination() const;
 
     std::weak_ptr<detail::UaCore> core_;
     Role role_;
@@ -156,18 +169,19 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string remote_sdp_, local_sdp_;
     std::optional<Dialog> dialog_;
     UdpEndpoint remote_ep_;
+    TransportKind transport_ = TransportKind::udp;
     // UAC
     std::shared_ptr<ClientTransaction> invite_txn_;
     uint32_t invite_cseq_ = 0;
     bool got_provisional_ = false;
     bool cancel_requested_ = false;
     std::string ack_wire_;
-    UdpEndpoint ack_dest_;
+    Destination ack_dest_;
     // UAS
     std::optional<Message> request_;
     std::shared_ptr<ServerTransaction> server_txn_;
     std::string ok_wire_;  // our 2xx, for §13.3.1.4 retransmission
-    UdpEndpoint ok_dest_;
+    Destination ok_dest_;
     bool bye_after_ack_ = false;
     std::chrono::milliseconds ok_interval_{};
     std::unique_ptr<asio::steady_timer> ok_timer_, ok_timeout_;
@@ -184,10 +198,10 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string reinvite_offer_;
     std::string reack_wire_;  // ACK of the last re-INVITE 2xx
     uint32_t reack_cseq_ = 0;
-    UdpEndpoint reack_dest_;
+    Destination reack_dest_;
 };
 
-// The UA core (RFC 3261 §8, §13-15) over UDP.
+// The UA core (RFC 3261 §8, §13-15) over UDP and TCP.
 class UserAgent {
   public:
     UserAgent(asio::io_context& io, UaConfig config);
@@ -195,18 +209,21 @@ class UserAgent {
     UserAgent(const UserAgent&) = delete;
     UserAgent& operator=(const UserAgent&) = delete;
 
-    std::error_code start();  // binds UDP
+    std::error_code start();  // binds UDP (and TCP on the same port, UaConfig::tcp)
     uint16_t port() const;
     std::string contact() const;  // e.g. sip:alice@127.0.0.1:5060
     // Host and port written in Contact and Via from now on, e.g. the NAT's public mapping
     // of the socket learnt by STUN (port 0 = the bound port). Transactions already
     // running keep their Via.
     void set_advertised(std::string host, uint16_t port);
-    UdpTransport* transport();  // nullptr before start()
+    UdpTransport* transport();      // nullptr before start()
+    TcpTransport* tcp_transport();  // nullptr before start() or without UaConfig::tcp
+    TlsTransport* tls_transport();  // nullptr before start() or without UaConfig::tls
     const UaConfig& config() const;
 
     // Outgoing call. request_uri = where to send (host must be an IP literal; port 5060 by
-    // default); to_aor = callee AOR for To. Failures (bad destination, not started) are
+    // default); ";transport=tcp" sends over TCP and keeps the dialog on it (Contact then
+    // says so too); to_aor = callee AOR for To. Failures (bad destination, not started) are
     // reported through on_closed, posted.
     std::shared_ptr<Session> invite(const Uri& request_uri, const std::string& to_aor,
                                     std::string sdp_offer, SessionHandlers handlers);
