@@ -243,6 +243,7 @@ void Call::send_offer(const sip::Uri& contact) {
         return;
     }
     report_.call_id = session_->call_id();
+    report_.sip_transport = sip::to_string(session_->transport_kind());
     peer_ep_ = session_->remote_endpoint();
     set_session_handlers();
 }
@@ -334,6 +335,7 @@ void Call::start_incoming(std::shared_ptr<sip::Session> session) {
     session_ = std::move(session);
     report_.peer_aor = session_->from_aor();
     report_.call_id = session_->call_id();
+    report_.sip_transport = sip::to_string(session_->transport_kind());
     peer_ep_ = session_->remote_endpoint();
     set_session_handlers();
     offer_ = session_->remote_sdp();

@@ -65,6 +65,7 @@ std::string to_text(const CallReport& r) {
     if (!r.dtmf_sent.empty() || !r.dtmf_received.empty())
         out +=
             fmt::format("dtmf:           sent '{}', received '{}'\n", r.dtmf_sent, r.dtmf_received);
+    if (!r.sip_transport.empty()) out += fmt::format("sip transport:  {}\n", r.sip_transport);
     if (!r.signaling.empty())
         out += fmt::format("signaling:      {}{}\n", r.signaling,
                            r.sip_via_dht
@@ -96,7 +97,8 @@ std::string to_json(const CallReport& r) {
         "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f},\"rtt_ms\":{},"
         "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f},\"local_candidate\":{},"
         "\"remote_candidate\":{},\"signaling\":{},\"sip_via_dht\":{},\"ice_restarts\":{},"
-        "\"dtmf_sent\":{},\"dtmf_received\":{},\"keying\":{},\"dtls_peer\":{},\"audio_ms\":{}}}",
+        "\"dtmf_sent\":{},\"dtmf_received\":{},\"keying\":{},\"dtls_peer\":{},\"audio_ms\":{},"
+        "\"sip_transport\":{}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
         r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
@@ -106,7 +108,7 @@ std::string to_json(const CallReport& r) {
         r.playout_delay_ms, r.mos, json_string(r.local_candidate), json_string(r.remote_candidate),
         json_string(r.signaling), r.sip_via_dht, r.ice_restarts, json_string(r.dtmf_sent),
         json_string(r.dtmf_received), json_string(r.keying), json_string(r.dtls_peer),
-        json_ms(r.audio_ms));
+        json_ms(r.audio_ms), json_string(r.sip_transport));
 }
 
 }  // namespace p2psip::node

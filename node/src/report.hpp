@@ -17,6 +17,7 @@ struct CallReport {
     std::string ice_pair;            // "host 127.0.0.1:x <-> host 127.0.0.1:y"
     std::string local_candidate, remote_candidate;  // type of each side: host/srflx/prflx/relay
     std::string signaling;                 // "direct" or "dht" (SIP only got through the DHT)
+    std::string sip_transport;             // "UDP", "TCP" or "TLS": how the dialog's SIP travels
     std::size_t sip_via_dht = 0;           // SIP messages of this call received through the DHT
     int ice_restarts = 0;                  // completed ICE restarts (re-INVITE after the path died)
     std::string dtmf_sent, dtmf_received;  // RFC 4733 digits, in order

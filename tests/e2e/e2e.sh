@@ -160,21 +160,29 @@ impostor)
   pass "impostor binding ignored (alice reached bob); $outcome; 0 packets to mallory"
   ;;
 
-direct_uri)
-  # A direct URI needs no DHT: a plain media path (no ICE), still SRTP by SDES.
+direct_uri|direct_uri_tcp)
+  # A direct URI needs no DHT: a plain media path (no ICE), still SRTP (DTLS between two
+  # nodes). direct_uri_tcp: the same over SIP/TCP (sip:bob@127.0.0.1:PORT;transport=tcp).
   "$P2PSIP_BIN" tone "$DIR/tone.wav" --freq 440 --seconds 5
   BOOTSTRAP=127.0.0.1:9  # unused: these nodes form no overlay
   port=$(( 30000 + RANDOM % 20000 ))
-  NODE_SIP_PORT=$port start_node bob --auto-answer --record "$DIR/bob.wav"
+  want=UDP uri="sip:bob@127.0.0.1:$port"
+  [ "$SCENARIO" = direct_uri_tcp ] && { want=TCP; uri="$uri;transport=tcp"; }
+  NODE_SIP_PORT=$port start_node bob --auto-answer --record "$DIR/bob.wav" --report "$DIR/bob.json"
   wait_for_log "$DIR/bob.err" "SIP listening" || fail "bob did not start"
-  run_node alice --call "sip:bob@127.0.0.1:$port" --play "$DIR/tone.wav" --duration 2 \
+  run_node alice --call "$uri" --play "$DIR/tone.wav" --duration 2 \
     --report "$DIR/alice.json" || fail "direct call failed"
   [ "$(json_field "$DIR/alice.json" srtp)" = true ] || fail "direct call without SRTP"
   grep -q '"ice_pair":"udp ' "$DIR/alice.json" || fail "direct call did not use the plain path"
+  [ "$(json_field "$DIR/alice.json" sip_transport)" = "$want" ] \
+    || fail "alice's SIP went over '$(json_field "$DIR/alice.json" sip_transport)', not $want"
   wait_for_log "$DIR/bob.err" "call ended" 10 || fail "bob's call did not end"
+  sleep 0.3
+  [ "$(json_field "$DIR/bob.json" sip_transport)" = "$want" ] \
+    || fail "bob's SIP went over '$(json_field "$DIR/bob.json" sip_transport)', not $want"
   "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 20 >"$DIR/analyze.txt" \
     || fail "tone not found: $(cat "$DIR/analyze.txt")"
-  pass "direct URI call, plain path with SRTP: $(cat "$DIR/analyze.txt")"
+  pass "direct URI call over SIP/$want, plain path with SRTP: $(cat "$DIR/analyze.txt")"
   ;;
 
 dtls_tamper)
@@ -231,40 +239,42 @@ devices)
   pass "devices lists p2psip_card; an unknown --audio-device is refused: $(grep -o "audio-device 'no-such-card'.*" "$DIR/nosuch.err" | head -1)"
   ;;
 
-sipp_uac)
-  # sipp's built-in UAC (Debian sip-tester) calls a p2psip node 5 times over UDP.
+sipp_uac|sipp_uac_tcp)
+  # sipp's built-in UAC (Debian sip-tester) calls a p2psip node 5 times over UDP (or TCP).
   command -v sipp >/dev/null || { echo "SKIP: no sipp"; exit 77; }
   BOOTSTRAP=127.0.0.1:9
   port=$(( 30000 + RANDOM % 20000 ))
+  t=u1; [ "$SCENARIO" = sipp_uac_tcp ] && t=t1
   NODE_SIP_PORT=$port start_node bob --auto-answer --srtp false  # sipp offers RTP/AVP
   wait_for_log "$DIR/bob.err" "SIP listening" || fail "bob did not start"
-  (cd "$DIR" && timeout 120 sipp -sn uac "127.0.0.1:$port" -s bob -i 127.0.0.1 -p $((port + 1)) \
+  (cd "$DIR" && timeout 120 sipp -sn uac -t $t "127.0.0.1:$port" -s bob -i 127.0.0.1 -p $((port + 1)) \
      -m 5 -l 1 -r 2 -d 500 -timeout 90 -timeout_error -nostdin \
      -trace_screen -screen_file sipp.txt >sipp.out 2>&1) || fail "sipp reported failed calls: $(grep -E 'Successful|Failed' "$DIR/sipp.txt")"
   ok=$(sed -n 's/^ *Successful call *| *[0-9]* *| *\([0-9]*\).*/\1/p' "$DIR/sipp.txt" | tail -n 1)
   [ "$ok" = 5 ] || fail "sipp: $ok of 5 calls successful"
   [ "$(grep -c 'call ended' "$DIR/bob.err")" -eq 5 ] || fail "bob did not end 5 calls"
-  pass "sipp uac -> p2psip: 5/5 calls successful"
+  pass "sipp uac -> p2psip ($t): 5/5 calls successful"
   ;;
 
-sipp_uas)
-  # p2psip calls sipp's built-in UAS 3 times by direct URI.
+sipp_uas|sipp_uas_tcp)
+  # p2psip calls sipp's built-in UAS 3 times by direct URI (over UDP, or TCP).
   command -v sipp >/dev/null || { echo "SKIP: no sipp"; exit 77; }
   BOOTSTRAP=127.0.0.1:9
   port=$(( 30000 + RANDOM % 20000 ))
-  (cd "$DIR" && timeout 120 sipp -sn uas -i 127.0.0.1 -p "$port" -m 3 -nostdin \
+  t=u1 param=""; [ "$SCENARIO" = sipp_uas_tcp ] && { t=t1; param=";transport=tcp"; }
+  (cd "$DIR" && timeout 120 sipp -sn uas -t $t -i 127.0.0.1 -p "$port" -m 3 -nostdin \
      -trace_screen -screen_file sipp.txt >sipp.out 2>&1; echo $? >sipp.rc) &
   OVERLAY_PIDS+=("$!")
   sleep 1
   for i in 1 2 3; do
-    run_node "alice$i" --call "sip:service@127.0.0.1:$port" --srtp false --duration 1 \
+    run_node "alice$i" --call "sip:service@127.0.0.1:$port$param" --srtp false --duration 1 \
       || fail "call $i to sipp failed"
   done
   for _ in $(seq 100); do [ -f "$DIR/sipp.rc" ] && break; sleep 0.1; done
   [ "$(cat "$DIR/sipp.rc" 2>/dev/null)" = 0 ] || fail "sipp uas did not finish cleanly: $(tail -5 "$DIR/sipp.out")"
   ok=$(sed -n 's/^ *Successful call *| *[0-9]* *| *\([0-9]*\).*/\1/p' "$DIR/sipp.txt" | tail -n 1)
   [ "$ok" = 3 ] || fail "sipp: $ok of 3 calls successful"
-  pass "p2psip -> sipp uas: 3/3 calls successful"
+  pass "p2psip -> sipp uas ($t): 3/3 calls successful"
   ;;
 
 baresip)
