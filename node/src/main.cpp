@@ -55,12 +55,21 @@ int run_node(PhoneOptions options) {
             phone.hangup();
         else if (cmd == "dtmf" && !arg.empty())
             phone.send_dtmf(arg);
-        else if (cmd == "quit" || cmd == "exit")
+        else if ((cmd == "message" || cmd == "msg") && !arg.empty()) {
+            std::string text;
+            std::getline(in >> std::ws, text);
+            if (text.empty())
+                std::printf("message: no text (message AOR TEXT)\n");
+            else
+                phone.send_message(arg, text);
+        } else if (cmd == "quit" || cmd == "exit")
             phone.quit(0);
         else if (cmd == "status")
             std::printf("%s\n", phone.status().c_str());
         else
-            std::printf("commands: call AOR | answer | hangup | dtmf DIGITS | status | quit\n");
+            std::printf(
+                "commands: call AOR | answer | hangup | dtmf DIGITS | message AOR TEXT | status | "
+                "quit\n");
         std::fflush(stdout);
     });
     if (options.console && !console.start())

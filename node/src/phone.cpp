@@ -94,6 +94,13 @@ std::string Phone::start() {
         return fmt::format("SIP on {}:{}: {}", options_.bind_address, options_.sip_port,
                            ec.message());
     ua_->on_incoming([this](std::shared_ptr<sip::Session> s) { on_incoming(std::move(s)); });
+    ua_->on_message([this](const sip::InstantMessage& m) {
+        // Shown as text: control characters (a terminal's escape sequences) are replaced.
+        std::string text = m.body.substr(0, 1000);
+        for (char& c : text)
+            if (static_cast<unsigned char>(c) < 0x20 && c != '\n') c = '?';
+        log_->info("message from {} ({}): {}", m.from_aor, m.content_type, text);
+    });
     log_->info("SIP listening on udp {}:{} as {}", options_.bind_address, ua_->port(),
                ua_->contact());
 
@@ -184,6 +191,48 @@ void Phone::hangup() {
         call_->hangup();
     else
         log_->warn("no call to hang up");
+}
+
+void Phone::send_message(const std::string& target, const std::string& text) {
+    std::string uri_text = target;
+    if (uri_text.rfind("sip:", 0) != 0 && uri_text.rfind("sips:", 0) != 0)
+        uri_text = "sip:" + uri_text;
+    sip::Uri uri;
+    if (sip::parse_uri(uri_text, uri) || uri.host.empty()) {
+        log_->warn("message: '{}' is not a SIP address", target);
+        return;
+    }
+    if (is_direct_uri(uri_text)) return send_message_to(uri, sip::canonical_aor(uri), text);
+    // An AOR: its binding in the DHT says where, as for a call.
+    const std::string aor = sip::canonical_aor(uri);
+    overlay::LookupOptions opts;
+    opts.timeout = std::chrono::milliseconds(options_.lookup_timeout_ms);
+    if (known_peers_) opts.pinned_owner = known_peers_->find(aor);
+    overlay::lookup(*dht_, aor, opts,
+                    [this, aor, text](std::error_code ec, overlay::LookupResult result) {
+                        if (quitting_) return;
+                        std::optional<sip::Uri> contact;
+                        if (!ec && !result.bindings.empty())
+                            contact = signaling_->route_to(result.bindings.front());
+                        if (!contact) {
+                            log_->warn("message to {} not sent: {}", aor,
+                                       ec ? ec.message() : "no usable contact");
+                            return;
+                        }
+                        send_message_to(*contact, aor, text);
+                    });
+}
+
+void Phone::send_message_to(const sip::Uri& uri, const std::string& to_aor,
+                            const std::string& text) {
+    ua_->send_message(uri, to_aor, "text/plain;charset=utf-8", text,
+                      [this, to_aor](int status, std::string reason) {
+                          if (status >= 200 && status < 300)
+                              log_->info("message to {} delivered ({} {})", to_aor, status, reason);
+                          else
+                              log_->warn("message to {} not delivered: {} {}", to_aor, status,
+                                         reason);
+                      });
 }
 
 void Phone::send_dtmf(const std::string& digits) {

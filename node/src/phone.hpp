@@ -28,6 +28,8 @@ class Phone {
     void answer();
     void hangup();
     void send_dtmf(const std::string& digits);
+    // RFC 3428 instant message to an AOR (looked up in the DHT) or a direct URI.
+    void send_message(const std::string& target, const std::string& text);
     void quit(int exit_code);  // withdraws the binding, then stops the io_context
     std::string status() const;
     int exit_code() const { return exit_code_; }
@@ -36,6 +38,7 @@ class Phone {
     void publish_when_joined(int attempts_left);
     void on_incoming(std::shared_ptr<sip::Session> session);
     void on_call_ended(const CallReport& report);
+    void send_message_to(const sip::Uri& uri, const std::string& to_aor, const std::string& text);
 
     asio::io_context& io_;
     PhoneOptions options_;

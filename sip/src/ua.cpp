@@ -9,7 +9,7 @@
 namespace p2psip::sip {
 
 namespace {
-constexpr std::string_view kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+constexpr std::string_view kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
 
 bool is_known_method(std::string_view m) {
     for (std::string_view k : {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO",
@@ -85,6 +85,7 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
     std::unique_ptr<TransactionLayer> layer;
     std::map<std::string, std::shared_ptr<Session>> sessions;
     std::function<void(std::shared_ptr<Session>)> on_incoming;
+    std::function<void(const InstantMessage&)> on_message;
     bool started = false;
 };
 
@@ -126,6 +127,15 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
         }
         if (method == "BYE") {
             s->on_bye(txn, req);
+        } else if (method == "INFO") {
+            // RFC 6086 §4.2.2: an Info Package we did not announce gets 469.
+            if (req.header("Info-Package")) {
+                reply(txn, 469);
+                return;
+            }
+            reply(txn, 200);
+            if (s->handlers_.on_info)
+                s->handlers_.on_info(req.header("Content-Type").value_or(""), req.body());
         } else if (method == "INVITE") {
             if (!reject_invite_content(txn, req)) s->on_reinvite(txn, req);
         } else {
@@ -153,6 +163,21 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
         }
     } else if (method == "BYE") {
         reply(txn, 481);
+    } else if (method == "MESSAGE" && on_message) {
+        // RFC 3428 §7: a MESSAGE carries its content in the body; none is a bad request.
+        if (req.body().empty()) {
+            reply(txn, 400, "MESSAGE without a body");
+            return;
+        }
+        InstantMessage m;
+        NameAddr from;
+        if (!parse_name_addr(std::string(req.header("From").value_or("")), from))
+            m.from_aor = canonical_aor(from.uri);
+        m.content_type = std::string(req.header("Content-Type").value_or("text/plain"));
+        m.body = std::string(req.body());
+        reply(txn, 200);
+        auto h = on_message;  // the handler may replace itself
+        h(m);
     } else {
         reply(txn, is_known_method(method) ? 405 : 501);
     }
@@ -397,6 +422,27 @@ void Session::send_cancel() {
         if (ec || !s || s->state_ != State::terminating || s->dialog_) return;
         if (s->invite_txn_) s->invite_txn_->terminate();
         s->close(487, "Request Terminated");
+    });
+}
+
+void Session::info(std::string content_type, std::string body,
+                   std::function<void(int status)> done) {
+    auto core = core_.lock();
+    if (!core || !core->started || !dialog_ || state_ != State::confirmed) {
+        if (done) done(0);  // nothing sent
+        return;
+    }
+    auto req = dialog_->make_request("INFO");
+    core->decorate(req);
+    if (!body.empty())
+        req.set_body(std::move(body),
+                     content_type.empty() ? "text/plain" : std::move(content_type));
+    auto once = std::make_shared<std::function<void(int)>>(std::move(done));
+    core->layer->send_request(std::move(req), in_dialog_destination(), [once](const Message& r) {
+        if (r.status() < 200 || !*once) return;
+        auto fn = std::move(*once);
+        *once = nullptr;
+        fn(r.status());
     });
 }
 
@@ -799,6 +845,60 @@ TransactionLayer* UserAgent::transactions() {
 
 void UserAgent::on_incoming(std::function<void(std::shared_ptr<Session>)> handler) {
     core_->on_incoming = std::move(handler);
+}
+
+void UserAgent::on_message(std::function<void(const InstantMessage&)> handler) {
+    core_->on_message = std::move(handler);
+}
+
+void UserAgent::send_message(const Uri& request_uri, const std::string& to_aor,
+                             std::string content_type, std::string body,
+                             std::function<void(int status, std::string reason)> done) {
+    auto& c = *core_;
+    const TransportKind kind = uri_transport(request_uri).value_or(TransportKind::udp);
+    const uint16_t default_port = kind == TransportKind::tls ? 5061 : 5060;
+    UdpEndpoint dest;
+    std::error_code err;
+    if (!c.started) {
+        err = Errc::not_open;
+    } else if (make_endpoint(request_uri.host, request_uri.port ? request_uri.port : default_port,
+                             dest)) {
+        err = Errc::bad_address;
+    } else if ((kind == TransportKind::tls && !c.tls) || (kind == TransportKind::tcp && !c.tcp)) {
+        err = Errc::no_route;
+    }
+    if (err) {
+        asio::post(c.io, [done = std::move(done), err] {
+            if (done) done(503, err.message());
+        });
+        return;
+    }
+    NameAddr from;
+    from.display = c.cfg.display_name;
+    from.uri = c.aor_uri;
+    if (from.uri.host.empty()) {
+        from.uri.scheme = "sip";
+        from.uri.host = c.host();
+    }
+    from.params.emplace_back("tag", c.layer->random_token(10));
+    NameAddr to;
+    const std::string to_value = !parse_name_addr(to_aor, to) ? to.to_string() : "<" + to_aor + ">";
+    // RFC 3428 §4: a MESSAGE is a non-INVITE request outside any dialog; no Contact.
+    auto msg = OutgoingMessage::request("MESSAGE", request_uri.to_string());
+    msg.add("Max-Forwards", "70");
+    msg.add("From", from.to_string());
+    msg.add("To", to_value);
+    msg.add("Call-ID", c.layer->random_token(20) + "@" + c.host());
+    msg.add("CSeq", "1 MESSAGE");
+    c.decorate(msg);
+    msg.set_body(std::move(body), content_type.empty() ? "text/plain" : std::move(content_type));
+    auto once = std::make_shared<std::function<void(int, std::string)>>(std::move(done));
+    c.layer->send_request(std::move(msg), Destination(dest, kind), [once](const Message& r) {
+        if (r.status() < 200 || !*once) return;
+        auto fn = std::move(*once);
+        *once = nullptr;
+        fn(r.status(), std::string(r.reason()));
+    });
 }
 
 void UserAgent::stop() {

@@ -217,6 +217,28 @@ dtls_tamper)
   pass "DTLS-SRTP through the relay; tampered fingerprint refused: $reason"
   ;;
 
+message)
+  # RFC 3428 instant messages from the console: to an AOR found in the DHT, and to a
+  # direct URI over SIP/TCP.
+  base_overlay
+  port=$(grep -o 'SIP listening on udp 127.0.0.1:[0-9]*' "$DIR/bob.err" | head -1 | sed 's/.*://')
+  [ -n "$port" ] || fail "bob's SIP port not found"
+  node_args alice
+  args=("${NODE_ARGS[@]:0:${#NODE_ARGS[@]}-1}" true)  # the last two are "--console false"
+  ( sleep 4; echo "message sip:bob@example.org hello through the DHT"
+    sleep 1; echo "message sip:bob@127.0.0.1:$port;transport=tcp hello over tcp"
+    sleep 2; echo quit ) | "$P2PSIP_BIN" "${args[@]}" >"$DIR/alice.out" 2>"$DIR/alice.err" || true
+  grep -q "message to sip:bob@example.org delivered (200" "$DIR/alice.err" \
+    || fail "the message by AOR was not delivered"
+  grep -q "message to sip:bob@127.0.0.1 delivered (200" "$DIR/alice.err" \
+    || fail "the message over TCP was not delivered"
+  grep -q "message from sip:alice@example.org (text/plain;charset=utf-8): hello through the DHT" \
+    "$DIR/bob.err" || fail "bob did not show the first message"
+  grep -q "message from sip:alice@example.org (text/plain;charset=utf-8): hello over tcp" \
+    "$DIR/bob.err" || fail "bob did not show the second message"
+  pass "two MESSAGEs delivered (by AOR through the DHT, and by direct URI over TCP)"
+  ;;
+
 devices)
   # 'p2psip devices' lists PortAudio's sound cards and --audio-device picks one by name. This
   # machine has no sound card, so the test defines one in an ALSA config of its own: the

@@ -972,6 +972,71 @@ Uri tcp_uri(const UserAgent& ua, const std::string& user) {
 }
 }  // namespace
 
+// RFC 3428: a pager-mode MESSAGE outside any dialog, over UDP and TCP.
+TEST(UserAgentMessage, DeliveredAndAnswered200) {
+    Pair p;
+    std::vector<InstantMessage> got;
+    p.bob.on_message([&](const InstantMessage& m) { got.push_back(m); });
+    int status = -1;
+    auto send = [&](const std::string& target, std::string body) {
+        status = -1;
+        p.alice.send_message(uri_of(target), "sip:bob@example.org", "text/plain;charset=utf-8",
+                             std::move(body), [&](int s, std::string) { status = s; });
+        EXPECT_TRUE(run_until(p.io, [&] { return status != -1; }));
+    };
+    send(p.bob.contact(), "hello bob");
+    EXPECT_EQ(status, 200);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].body, "hello bob");
+    EXPECT_EQ(got[0].from_aor, "sip:alice@example.org");
+    EXPECT_EQ(got[0].content_type, "text/plain;charset=utf-8");
+
+    send(p.bob.contact() + ";transport=tcp", "over tcp");
+    EXPECT_EQ(status, 200);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[1].body, "over tcp");
+
+    p.bob.on_message(nullptr);  // nobody takes messages: 405 Method Not Allowed
+    send(p.bob.contact(), "nobody home");
+    EXPECT_EQ(status, 405);
+    EXPECT_EQ(got.size(), 2u);
+
+    // Not sendable: reported, asynchronously.
+    status = -1;
+    p.alice.send_message(uri_of("sip:bob@not-an-ip"), "sip:bob@example.org", "text/plain", "x",
+                         [&](int s, std::string) { status = s; });
+    EXPECT_EQ(status, -1);
+    EXPECT_TRUE(run_until(p.io, [&] { return status != -1; }));
+    EXPECT_EQ(status, 503);
+}
+
+// RFC 6086 legacy INFO (no Info-Package) inside a confirmed dialog.
+TEST(UserAgentMessage, InfoInDialog) {
+    Pair p;
+    Events a;
+    auto call = establish(p, a);
+    ASSERT_TRUE(p.incoming);
+    std::string type, body;
+    auto h = p.bob_events.handlers();
+    h.on_info = [&](std::string_view t, std::string_view b) {
+        type = t;
+        body = b;
+    };
+    p.incoming->set_handlers(std::move(h));
+    int status = -1;
+    call->info("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n",
+               [&](int s) { status = s; });
+    ASSERT_TRUE(run_until(p.io, [&] { return status != -1; }));
+    EXPECT_EQ(status, 200);
+    EXPECT_EQ(type, "application/dtmf-relay");
+    EXPECT_EQ(body, "Signal=5\r\nDuration=160\r\n");
+
+    hangup_and_check(p, a, call);
+    status = -1;
+    call->info("text/plain", "too late", [&](int s) { status = s; });
+    EXPECT_EQ(status, 0);  // no dialog: nothing sent
+}
+
 TEST(UserAgentTcp, ListensOnTcpOnTheUdpPort) {
     asio::io_context io;
     UserAgent ua(io, config("sip:carol@example.org"));

@@ -75,6 +75,17 @@ struct SessionHandlers {
     // dialog ended before `respond`, the re-INVITE gets 487.
     std::function<void(std::string_view offer, std::function<void(std::string sdp)> respond)>
         on_reoffer;
+    // INFO in the dialog (RFC 6086 "legacy" use, RFC 2976: no Info-Package header): its
+    // Content-Type and body; answered 200. An INFO naming an Info-Package gets 469 (we
+    // support none, RFC 6086 §4.2.2).
+    std::function<void(std::string_view content_type, std::string_view body)> on_info;
+};
+
+// A pager-mode instant message (RFC 3428) received outside any dialog.
+struct InstantMessage {
+    std::string from_aor;      // canonical AOR of From
+    std::string content_type;  // e.g. "text/plain;charset=utf-8"
+    std::string body;
 };
 
 namespace detail {
@@ -137,6 +148,9 @@ class Session : public std::enable_shared_from_this<Session> {
     // done(491, ""). After UserAgent::stop() or its destruction done is not called.
     void reinvite(std::string sdp_offer,
                   std::function<void(int status, std::string answer_sdp)> done);
+    // INFO in a confirmed dialog (RFC 6086 legacy use). done(final status) once; 0 if the
+    // dialog is not confirmed (nothing sent).
+    void info(std::string content_type, std::string body, std::function<void(int status)> done);
 
   private:
     friend class detail::UaCore;
@@ -229,6 +243,13 @@ class UserAgent {
                                     std::string sdp_offer, SessionHandlers handlers);
     // New incoming INVITE. Without a handler calls are answered 480.
     void on_incoming(std::function<void(std::shared_ptr<Session>)> handler);
+    // RFC 3428 MESSAGE outside a dialog: answered 200 after the handler ran; without a
+    // handler 405. A MESSAGE without a body gets 400.
+    void on_message(std::function<void(const InstantMessage&)> handler);
+    // Sends a MESSAGE (non-INVITE transaction, §17.1.2) to request_uri (same rules as
+    // invite()); done(final status, reason) once: 408 on timeout, 503 when it cannot be sent.
+    void send_message(const Uri& request_uri, const std::string& to_aor, std::string content_type,
+                      std::string body, std::function<void(int status, std::string reason)> done);
     // Closes the socket and drops all sessions and transactions without callbacks.
     void stop();
 
