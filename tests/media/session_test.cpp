@@ -735,7 +735,10 @@ TEST(MediaSession, ToneSurvivesLossAndJitter) {
     // was too late.
     EXPECT_GE(sb.jitter_target_ms, 35.0);
     EXPECT_LE(sb.jitter_target_ms, 200.0);
-    EXPECT_GE(sb.frames_inserted, 1u);
+    // It started at 20 ms; the delay it played at covers the jitter. (Whether it got there
+    // by inserting frames or because a loaded machine's late first ticks already added the
+    // delay depends on scheduling, so that is not asserted.)
+    EXPECT_GE(sb.mean_playout_delay_ms, 30.0);
     EXPECT_LE(sb.packets_late, sb.packets_received / 30);
     EXPECT_GT(sb.jitter_ms, 2.0);  // RFC 3550 jitter of uniform 0..40 ms is ~9 ms
 
