@@ -225,9 +225,10 @@ message)
   [ -n "$port" ] || fail "bob's SIP port not found"
   node_args alice
   args=("${NODE_ARGS[@]:0:${#NODE_ARGS[@]}-1}" true)  # the last two are "--console false"
-  ( sleep 4; echo "message sip:bob@example.org hello through the DHT"
-    sleep 1; echo "message sip:bob@127.0.0.1:$port;transport=tcp hello over tcp"
-    sleep 2; echo quit ) | "$P2PSIP_BIN" "${args[@]}" >"$DIR/alice.out" 2>"$DIR/alice.err" || true
+  # Generous pauses: alice joins the overlay first, and a loaded machine may be slow.
+  ( sleep 5; echo "message sip:bob@example.org hello through the DHT"
+    sleep 2; echo "message sip:bob@127.0.0.1:$port;transport=tcp hello over tcp"
+    sleep 5; echo quit ) | "$P2PSIP_BIN" "${args[@]}" >"$DIR/alice.out" 2>"$DIR/alice.err" || true
   grep -q "message to sip:bob@example.org delivered (200" "$DIR/alice.err" \
     || fail "the message by AOR was not delivered"
   grep -q "message to sip:bob@127.0.0.1 delivered (200" "$DIR/alice.err" \
