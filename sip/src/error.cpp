@@ -112,6 +112,8 @@ class Category final : public std::error_category {
                 return "Message Too Large";
             case Errc::tls_failed:
                 return "TLS failure";
+            case Errc::bad_digest:
+                return "Malformed or unsupported Digest authentication";
         }
         return "Unknown SIP error";
     }

@@ -64,6 +64,8 @@ enum class Errc {
     connection_closed,
     message_too_large,  // above the transport's message size limit (513, §21.5.14)
     tls_failed,         // TLS handshake or credentials
+    // Authentication (RFC 3261 §22, RFC 8760)
+    bad_digest,  // malformed or unsupported Digest challenge / credentials
 };
 
 const std::error_category& sip_category() noexcept;
