@@ -19,6 +19,7 @@
 
 #include "p2psip/media/error.hpp"
 #include "random.hpp"
+#include "text.hpp"
 
 namespace p2psip::media {
 namespace {
@@ -121,13 +122,7 @@ int hex_value(char c) {
     return -1;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-        s.remove_suffix(1);
-    return s;
-}
+using detail::trim;
 
 bool pem_to_der(std::string_view pem, Datum& der) {
     Crt crt;

@@ -10,6 +10,7 @@
 
 #include "p2psip/media/error.hpp"
 #include "random.hpp"
+#include "text.hpp"
 
 namespace p2psip::media {
 namespace {
@@ -79,13 +80,7 @@ bool base64_decode_exact(std::string_view in, std::span<uint8_t> out) {
     return o == out.size();
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-        s.remove_suffix(1);
-    return s;
-}
+using detail::trim;
 
 std::string_view next_token(std::string_view& s) {
     s = trim(s);

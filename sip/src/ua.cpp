@@ -34,6 +34,32 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
         return cfg.advertised_port ? cfg.advertised_port : transport.local_port();
     }
 
+    // Where a new request for `uri` goes: its host (IP literals only, no DNS in this layer)
+    // over the transport it names, else UDP (RFC 3261 §18.1.1, RFC 3263 §4.1).
+    std::error_code destination_of(const Uri& uri, Destination& out) const {
+        const TransportKind kind = uri_transport(uri).value_or(TransportKind::udp);
+        const uint16_t default_port = kind == TransportKind::tls ? 5061 : 5060;
+        if (!started) return Errc::not_open;
+        if (make_endpoint(uri.host, uri.port ? uri.port : default_port, out.endpoint))
+            return Errc::bad_address;
+        if ((kind == TransportKind::tls && !tls) || (kind == TransportKind::tcp && !tcp))
+            return Errc::no_route;  // a transport we do not have
+        out.transport = kind;
+        return {};
+    }
+    // From of a new request: our AOR (or our host when we hold none) with `tag`.
+    NameAddr local_from(std::string tag) const {
+        NameAddr from;
+        from.display = cfg.display_name;
+        from.uri = aor_uri;
+        if (from.uri.host.empty()) {
+            from.uri.scheme = "sip";
+            from.uri.host = host();
+        }
+        from.params.emplace_back("tag", std::move(tag));
+        return from;
+    }
+
     // Our Contact URI; ";transport=tcp" for dialogs over TCP (RFC 3261 §8.1.1.8, §18.1.1:
     // the peer reaches us back over the transport the Contact names).
     std::string contact(TransportKind kind = TransportKind::udp) const {
@@ -855,32 +881,14 @@ void UserAgent::send_message(const Uri& request_uri, const std::string& to_aor,
                              std::string content_type, std::string body,
                              std::function<void(int status, std::string reason)> done) {
     auto& c = *core_;
-    const TransportKind kind = uri_transport(request_uri).value_or(TransportKind::udp);
-    const uint16_t default_port = kind == TransportKind::tls ? 5061 : 5060;
-    UdpEndpoint dest;
-    std::error_code err;
-    if (!c.started) {
-        err = Errc::not_open;
-    } else if (make_endpoint(request_uri.host, request_uri.port ? request_uri.port : default_port,
-                             dest)) {
-        err = Errc::bad_address;
-    } else if ((kind == TransportKind::tls && !c.tls) || (kind == TransportKind::tcp && !c.tcp)) {
-        err = Errc::no_route;
-    }
-    if (err) {
+    Destination dest;
+    if (auto err = c.destination_of(request_uri, dest)) {
         asio::post(c.io, [done = std::move(done), err] {
             if (done) done(503, err.message());
         });
         return;
     }
-    NameAddr from;
-    from.display = c.cfg.display_name;
-    from.uri = c.aor_uri;
-    if (from.uri.host.empty()) {
-        from.uri.scheme = "sip";
-        from.uri.host = c.host();
-    }
-    from.params.emplace_back("tag", c.layer->random_token(10));
+    const NameAddr from = c.local_from(c.layer->random_token(10));
     NameAddr to;
     const std::string to_value = !parse_name_addr(to_aor, to) ? to.to_string() : "<" + to_aor + ">";
     // RFC 3428 §4: a MESSAGE is a non-INVITE request outside any dialog; no Contact.
@@ -893,7 +901,7 @@ void UserAgent::send_message(const Uri& request_uri, const std::string& to_aor,
     c.decorate(msg);
     msg.set_body(std::move(body), content_type.empty() ? "text/plain" : std::move(content_type));
     auto once = std::make_shared<std::function<void(int, std::string)>>(std::move(done));
-    c.layer->send_request(std::move(msg), Destination(dest, kind), [once](const Message& r) {
+    c.layer->send_request(std::move(msg), dest, [once](const Message& r) {
         if (r.status() < 200 || !*once) return;
         auto fn = std::move(*once);
         *once = nullptr;
@@ -928,23 +936,13 @@ std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::st
     auto s = std::make_shared<Session>(core_, Session::Role::uac);
     s->handlers_ = std::move(handlers);
     s->local_sdp_ = sdp_offer;
-    UdpEndpoint dest;
-    std::error_code err;
-    // RFC 3261 §18.1.1 / RFC 3263 §4.1: the transport the Request-URI names, else UDP.
-    const TransportKind kind = uri_transport(request_uri).value_or(TransportKind::udp);
-    const uint16_t default_port = kind == TransportKind::tls ? 5061 : 5060;
-    if (!c.started) {
-        err = Errc::not_open;
-    } else if (make_endpoint(request_uri.host, request_uri.port ? request_uri.port : default_port,
-                             dest)) {
-        err = Errc::bad_address;  // only IP literals; no DNS in this layer
-    } else if ((kind == TransportKind::tls && !c.tls) || (kind == TransportKind::tcp && !c.tcp)) {
-        err = Errc::no_route;  // a transport we do not have
-    }
-    if (err) {
+    Destination target;
+    if (auto err = c.destination_of(request_uri, target)) {
         asio::post(c.io, [s, err] { s->close(503, err.message()); });
         return s;
     }
+    const UdpEndpoint dest = target.endpoint;
+    const TransportKind kind = target.transport;
     s->call_id_ = c.layer->random_token(20) + "@" + c.host();
     s->local_tag_ = c.layer->random_token(10);
     s->key_ = s->call_id_ + ";" + s->local_tag_;
@@ -952,14 +950,7 @@ std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::st
     s->transport_ = kind;
     s->invite_cseq_ = 1;
 
-    NameAddr from;
-    from.display = c.cfg.display_name;
-    from.uri = c.aor_uri;
-    if (from.uri.host.empty()) {
-        from.uri.scheme = "sip";
-        from.uri.host = c.host();
-    }
-    from.params.emplace_back("tag", s->local_tag_);
+    const NameAddr from = c.local_from(s->local_tag_);
     NameAddr to;
     std::string to_value;
     if (!parse_name_addr(to_aor, to)) {
