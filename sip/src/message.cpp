@@ -642,6 +642,8 @@ std::string_view reason_phrase(int status) {
             return "Method Not Allowed";
         case 406:
             return "Not Acceptable";
+        case 407:
+            return "Proxy Authentication Required";
         case 408:
             return "Request Timeout";
         case 410:
@@ -654,6 +656,10 @@ std::string_view reason_phrase(int status) {
             return "Unsupported URI Scheme";
         case 420:
             return "Bad Extension";
+        case 421:
+            return "Extension Required";
+        case 423:
+            return "Interval Too Brief";
         case 480:
             return "Temporarily Unavailable";
         case 481:
@@ -676,6 +682,8 @@ std::string_view reason_phrase(int status) {
             return "Server Internal Error";
         case 501:
             return "Not Implemented";
+        case 502:
+            return "Bad Gateway";
         case 503:
             return "Service Unavailable";
         case 504:

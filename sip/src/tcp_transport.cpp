@@ -118,6 +118,7 @@ struct detail::TcpConnection : std::enable_shared_from_this<TcpConnection> {
     std::string tls_in, tls_out;
     std::deque<std::string> pending_plain;  // written before the handshake completed
     std::string peer_spki;
+    std::vector<std::string> peer_certs;  // DER, leaf first
 
     void start() {
         connected = true;
@@ -194,6 +195,8 @@ struct detail::TcpConnection : std::enable_shared_from_this<TcpConnection> {
         unsigned n = 0;
         const gnutls_datum_t* certs = gnutls_certificate_get_peers(tls, &n);
         if (!certs || n == 0) return;
+        for (unsigned i = 0; i < n; ++i)
+            peer_certs.emplace_back(reinterpret_cast<const char*>(certs[i].data), certs[i].size);
         gnutls_x509_crt_t crt;
         if (gnutls_x509_crt_init(&crt) != 0) return;
         gnutls_pubkey_t key;
@@ -528,6 +531,11 @@ std::string TlsTransport::peer_public_key(const UdpEndpoint& peer) const {
     return it == state_->conns.end() ? std::string() : it->second->peer_spki;
 }
 
+std::vector<std::string> TlsTransport::peer_certificates(const UdpEndpoint& peer) const {
+    auto it = state_->conns.find(peer);
+    return it == state_->conns.end() ? std::vector<std::string>() : it->second->peer_certs;
+}
+
 TcpTransport::~TcpTransport() {
     close();
 }
@@ -544,7 +552,10 @@ std::error_code TcpTransport::open(std::string_view address, uint16_t port) {
             s.tls_cred = nullptr;
             return Errc::tls_failed;
         }
-        if (gnutls_certificate_set_x509_key_mem(s.tls_cred, &cert, &key, GNUTLS_X509_FMT_PEM) < 0) {
+        // _mem2 loads every certificate of the PEM (leaf, then issuers): the whole chain is
+        // sent in the handshake (RFC 8446 §4.4.2).
+        if (gnutls_certificate_set_x509_key_mem2(s.tls_cred, &cert, &key, GNUTLS_X509_FMT_PEM,
+                                                 nullptr, 0) < 0) {
             gnutls_certificate_free_credentials(s.tls_cred);
             s.tls_cred = nullptr;
             return Errc::tls_failed;

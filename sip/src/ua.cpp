@@ -11,6 +11,13 @@ namespace p2psip::sip {
 namespace {
 constexpr std::string_view kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
 
+// Methods whose out-of-dialog handling is the UA core's own (no on_request hook).
+bool is_builtin_method(std::string_view m) {
+    for (std::string_view k : {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"})
+        if (m == k) return true;
+    return false;
+}
+
 bool is_known_method(std::string_view m) {
     for (std::string_view k : {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO",
                                "REFER", "MESSAGE", "UPDATE"})
@@ -72,6 +79,14 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
         return c.to_string();
     }
 
+    // Allow (RFC 3261 §20.5): the built-in methods plus those with an on_request hook.
+    std::string allow() const {
+        std::string a(kAllow);
+        for (const auto& [m, h] : request_handlers)
+            if (h && !is_builtin_method(m) && m != "MESSAGE" && m != "INFO") a += ", " + m;
+        return a;
+    }
+
     void decorate(OutgoingMessage& m) const {
         if (!cfg.user_agent.empty())
             m.set(m.is_request() ? "User-Agent" : "Server", cfg.user_agent);
@@ -87,7 +102,7 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
     void reply(const std::shared_ptr<ServerTransaction>& txn, int code,
                std::string_view reason = {}) {
         auto r = response(txn->request(), code, reason, layer->random_token(10));
-        if (code == 405 || code == 200) r.add("Allow", std::string(kAllow));
+        if (code == 405 || code == 200) r.add("Allow", allow());
         if (code == 200 || code == 415) r.add("Accept", "application/sdp");
         txn->respond(r);
     }
@@ -98,6 +113,8 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
     }
 
     void on_request(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
+    void hand_over(const UserAgent::RequestHandler& handler,
+                   const std::shared_ptr<ServerTransaction>& txn, const Message& req);
     bool reject_invite_content(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
     void on_unmatched(const Message& msg, const UdpEndpoint& from);
     void on_new_invite(const std::shared_ptr<ServerTransaction>& txn, const Message& req);
@@ -112,6 +129,7 @@ class UaCore : public std::enable_shared_from_this<UaCore> {
     std::map<std::string, std::shared_ptr<Session>> sessions;
     std::function<void(std::shared_ptr<Session>)> on_incoming;
     std::function<void(const InstantMessage&)> on_message;
+    std::map<std::string, UserAgent::RequestHandler> request_handlers;
     bool started = false;
 };
 
@@ -169,6 +187,13 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
         }
         return;
     }
+    if (!is_builtin_method(method)) {
+        if (auto it = request_handlers.find(std::string(method));
+            it != request_handlers.end() && it->second) {
+            hand_over(it->second, txn, req);
+            return;
+        }
+    }
     if (method == "INVITE") {
         on_new_invite(txn, req);
     } else if (method == "CANCEL") {
@@ -207,6 +232,26 @@ void UaCore::on_request(const std::shared_ptr<ServerTransaction>& txn, const Mes
     } else {
         reply(txn, is_known_method(method) ? 405 : 501);
     }
+}
+
+// Gives an out-of-dialog request to its on_request hook; `respond` answers it once.
+void UaCore::hand_over(const UserAgent::RequestHandler& handler,
+                       const std::shared_ptr<ServerTransaction>& txn, const Message& req) {
+    auto h = handler;  // the handler may replace itself
+    auto once = std::make_shared<bool>(false);
+    std::weak_ptr<UaCore> weak = weak_from_this();
+    h(req, txn->origin(), [weak, txn, once](ResponseSpec spec) {
+        if (*once) return;
+        *once = true;
+        auto core = weak.lock();
+        if (!core || !core->started) return;
+        const int code = spec.status >= 200 && spec.status <= 699 ? spec.status : 500;
+        auto r = core->response(txn->request(), code, spec.reason, core->layer->random_token(10));
+        for (auto& [n, v] : spec.headers) r.add(n, std::move(v));
+        if (code == 405 && !r.header("Allow")) r.add("Allow", core->allow());
+        if (!spec.body.empty()) r.set_body(std::move(spec.body), spec.content_type);
+        txn->respond(r);
+    });
 }
 
 // Answers 415/406 when the INVITE's body or Accept does not fit SDP; true if it answered.
@@ -331,7 +376,7 @@ void Session::accept(std::string sdp_answer) {
     local_sdp_ = std::move(sdp_answer);
     auto r = core->response(*request_, 200, {}, local_tag_);
     r.add("Contact", "<" + core->contact(transport_) + ">");
-    r.add("Allow", std::string(kAllow));
+    r.add("Allow", core->allow());
     if (!local_sdp_.empty()) r.set_body(local_sdp_, "application/sdp");
     if (!dialog_) {
         Dialog d;
@@ -387,11 +432,17 @@ void Session::retransmit_2xx(unsigned gen) {
 }
 
 void Session::reject(int code, std::string reason) {
+    reject(code, std::move(reason), {});
+}
+
+void Session::reject(int code, std::string reason, HeaderList extra_headers) {
     auto core = core_.lock();
     if (!core || role_ != Role::uas || (state_ != State::incoming && state_ != State::early))
         return;
     if (code < 300 || code > 699) code = 480;
-    server_txn_->respond(core->response(*request_, code, reason, local_tag_));
+    auto r = core->response(*request_, code, reason, local_tag_);
+    for (auto& [n, v] : extra_headers) r.add(n, std::move(v));
+    server_txn_->respond(r);
     close(code, reason.empty() ? std::string(reason_phrase(code)) : reason);
 }
 
@@ -628,7 +679,7 @@ void Session::reinvite(std::string sdp_offer,
     }
     dialog_->local_contact = core->contact(transport_);  // may have changed (set_advertised)
     auto inv = dialog_->make_request("INVITE");          // §12.2.1.1, CSeq + 1
-    inv.add("Allow", std::string(kAllow));
+    inv.add("Allow", core->allow());
     core->decorate(inv);
     inv.set_body(sdp_offer, "application/sdp");
     reinvite_cseq_ = dialog_->local_cseq;
@@ -755,7 +806,7 @@ void Session::answer_reinvite(const std::shared_ptr<ServerTransaction>& txn, con
     dialog_->local_contact = core->contact(transport_);
     auto ok = core->response(req, 200, {}, local_tag_);
     ok.add("Contact", "<" + core->contact(transport_) + ">");
-    ok.add("Allow", std::string(kAllow));
+    ok.add("Allow", core->allow());
     ok.set_body(sdp, "application/sdp");
     // Offer/answer is complete once the 200 is sent (for an offerless re-INVITE the answer
     // comes with the ACK).
@@ -932,6 +983,20 @@ void UserAgent::stop() {
 
 std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::string& to_aor,
                                            std::string sdp_offer, SessionHandlers handlers) {
+    return invite(request_uri, to_aor, std::move(sdp_offer), std::move(handlers), {});
+}
+
+void UserAgent::on_request(std::string method, RequestHandler handler) {
+    if (handler) {
+        core_->request_handlers[std::move(method)] = std::move(handler);
+    } else {
+        core_->request_handlers.erase(method);
+    }
+}
+
+std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::string& to_aor,
+                                           std::string sdp_offer, SessionHandlers handlers,
+                                           InviteOptions options) {
     auto& c = *core_;
     auto s = std::make_shared<Session>(core_, Session::Role::uac);
     s->handlers_ = std::move(handlers);
@@ -950,7 +1015,20 @@ std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::st
     s->transport_ = kind;
     s->invite_cseq_ = 1;
 
-    const NameAddr from = c.local_from(s->local_tag_);
+    NameAddr from = c.local_from(s->local_tag_);
+    if (!options.from_aor.empty()) {
+        // B2BUA leg: the original caller's AOR (RFC 3261 §8.1.1.3 lets the From be any
+        // identity the UA stands for).
+        Uri u;
+        if (parse_uri(options.from_aor, u) || !u.is_sip()) {
+            asio::post(c.io, [s] { s->close(400, "Invalid From AOR"); });
+            return s;
+        }
+        u.params.clear();
+        u.headers.clear();
+        from.uri = std::move(u);
+    }
+    if (!options.from_display.empty()) from.display = options.from_display;
     NameAddr to;
     std::string to_value;
     if (!parse_name_addr(to_aor, to)) {
@@ -970,7 +1048,8 @@ std::shared_ptr<Session> UserAgent::invite(const Uri& request_uri, const std::st
     inv.add("Call-ID", s->call_id_);
     inv.add("CSeq", "1 INVITE");
     inv.add("Contact", "<" + c.contact(kind) + ">");
-    inv.add("Allow", std::string(kAllow));
+    inv.add("Allow", c.allow());
+    for (auto& [n, v] : options.headers) inv.add(n, std::move(v));
     c.decorate(inv);
     if (!sdp_offer.empty()) inv.set_body(std::move(sdp_offer), "application/sdp");
     c.sessions[s->key_] = s;

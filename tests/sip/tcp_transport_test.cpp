@@ -604,3 +604,116 @@ TEST(TlsTransport, UserAgentCallOverTls) {
     EXPECT_EQ(alice.tcp_transport()->stats().received, 0u);
     EXPECT_EQ(bob.tcp_transport()->stats().received, 0u);
 }
+
+namespace {
+
+// A leaf (ECDSA P-256) signed by its own CA (ECDSA P-256, self-signed): credentials with
+// the chain leaf + CA in certificate_pem, and both certificates in DER.
+struct Chain {
+    TlsCredentials creds;
+    std::string leaf_der, ca_der, leaf_spki;
+};
+
+gnutls_x509_privkey_t new_key() {
+    gnutls_x509_privkey_t key;
+    EXPECT_EQ(gnutls_x509_privkey_init(&key), 0);
+    EXPECT_EQ(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                           GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+              0);
+    return key;
+}
+
+gnutls_x509_crt_t new_cert(const std::string& cn, gnutls_x509_privkey_t key, unsigned char sn) {
+    gnutls_x509_crt_t crt;
+    EXPECT_EQ(gnutls_x509_crt_init(&crt), 0);
+    gnutls_x509_crt_set_version(crt, 3);
+    unsigned char serial[4] = {9, 8, 7, sn};
+    gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
+    gnutls_x509_crt_set_activation_time(crt, time(nullptr) - 3600);
+    gnutls_x509_crt_set_expiration_time(crt, time(nullptr) + 86400);
+    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn.data(),
+                                  static_cast<unsigned>(cn.size()));
+    EXPECT_EQ(gnutls_x509_crt_set_key(crt, key), 0);
+    return crt;
+}
+
+std::string export_crt(gnutls_x509_crt_t crt, gnutls_x509_crt_fmt_t fmt) {
+    gnutls_datum_t d{};
+    EXPECT_EQ(gnutls_x509_crt_export2(crt, fmt, &d), 0);
+    std::string s(reinterpret_cast<char*>(d.data), d.size);
+    gnutls_free(d.data);
+    return s;
+}
+
+Chain make_chain(const std::string& name) {
+    Chain out;
+    auto ca_key = new_key();
+    auto ca = new_cert(name + " CA", ca_key, 1);
+    gnutls_x509_crt_set_basic_constraints(ca, 1, -1);
+    gnutls_x509_crt_set_key_usage(ca, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN);
+    EXPECT_EQ(gnutls_x509_crt_sign2(ca, ca, ca_key, GNUTLS_DIG_SHA256, 0), 0);
+    auto leaf_key = new_key();
+    auto leaf = new_cert(name, leaf_key, 2);
+    gnutls_x509_crt_set_basic_constraints(leaf, 0, -1);
+    EXPECT_EQ(gnutls_x509_crt_sign2(leaf, ca, ca_key, GNUTLS_DIG_SHA256, 0), 0);
+    out.creds.certificate_pem =
+        export_crt(leaf, GNUTLS_X509_FMT_PEM) + export_crt(ca, GNUTLS_X509_FMT_PEM);
+    gnutls_datum_t d{};
+    EXPECT_EQ(gnutls_x509_privkey_export2(leaf_key, GNUTLS_X509_FMT_PEM, &d), 0);
+    out.creds.private_key_pem.assign(reinterpret_cast<char*>(d.data), d.size);
+    gnutls_free(d.data);
+    out.leaf_der = export_crt(leaf, GNUTLS_X509_FMT_DER);
+    out.ca_der = export_crt(ca, GNUTLS_X509_FMT_DER);
+    gnutls_pubkey_t pk;
+    gnutls_pubkey_init(&pk);
+    EXPECT_EQ(gnutls_pubkey_import_x509(pk, leaf, 0), 0);
+    EXPECT_EQ(gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &d), 0);
+    out.leaf_spki.assign(reinterpret_cast<char*>(d.data), d.size);
+    gnutls_free(d.data);
+    gnutls_pubkey_deinit(pk);
+    gnutls_x509_crt_deinit(leaf);
+    gnutls_x509_crt_deinit(ca);
+    gnutls_x509_privkey_deinit(leaf_key);
+    gnutls_x509_privkey_deinit(ca_key);
+    return out;
+}
+
+}  // namespace
+
+// A certificate chain in certificate_pem is sent in full, both ways; the peer sees it leaf
+// first (peer_certificates) and the leaf's key (peer_public_key).
+TEST(TlsTransport, CertificateChainArrivesInFull) {
+    const auto alice = make_chain("alice");
+    const auto bob = make_chain("bob");
+    const auto carol = make_self_signed("carol");
+    asio::io_context io;
+    TlsTransport a(io, alice.creds), b(io, bob.creds), c(io, carol.creds);
+    ASSERT_FALSE(a.open("127.0.0.1", 0));
+    ASSERT_FALSE(b.open("127.0.0.1", 0));
+    ASSERT_FALSE(c.open("127.0.0.1", 0));
+    std::vector<std::vector<std::string>> chains_at_b;
+    std::vector<std::string> keys_at_b;
+    b.set_handler([&](const Message&, const UdpEndpoint& from) {
+        chains_at_b.push_back(b.peer_certificates(from));
+        keys_at_b.push_back(b.peer_public_key(from));
+    });
+    const UdpEndpoint b_ep(kLoopback, b.local_port());
+    ASSERT_FALSE(a.send(request("OPTIONS", 40), b_ep));
+    ASSERT_FALSE(c.send(request("OPTIONS", 41), b_ep));
+    ASSERT_TRUE(run_until(io, [&] { return chains_at_b.size() == 2; }));
+    // Alice's or Carol's may come first.
+    const auto& from_alice = chains_at_b[0].size() == 2 ? chains_at_b[0] : chains_at_b[1];
+    const auto& from_carol = chains_at_b[0].size() == 2 ? chains_at_b[1] : chains_at_b[0];
+    ASSERT_EQ(from_alice.size(), 2u);
+    EXPECT_EQ(from_alice[0], alice.leaf_der);
+    EXPECT_EQ(from_alice[1], alice.ca_der);
+    EXPECT_NE(std::find(keys_at_b.begin(), keys_at_b.end(), alice.leaf_spki), keys_at_b.end());
+    ASSERT_EQ(from_carol.size(), 1u);  // a self-signed peer: just its certificate
+    // The server side's chain reached the client too.
+    auto at_a = a.peer_certificates(b_ep);
+    ASSERT_EQ(at_a.size(), 2u);
+    EXPECT_EQ(at_a[0], bob.leaf_der);
+    EXPECT_EQ(at_a[1], bob.ca_der);
+    EXPECT_EQ(a.peer_public_key(b_ep), bob.leaf_spki);
+    EXPECT_TRUE(a.peer_certificates(UdpEndpoint(kLoopback, 9)).empty());
+}

@@ -1276,3 +1276,179 @@ TEST(UserAgentSipp, SippUacOverTcp) {
     EXPECT_EQ(b.closed_reason, "Remote hangup");
     EXPECT_EQ(bob.transport()->stats().received, 0u);
 }
+
+// ---------------------------------------------------------------- on_request hook,
+// reject with headers, InviteOptions (for the registrar / B2BUA of the node)
+
+namespace {
+
+// A request from a raw UDP peer to `ua`, written by hand.
+std::string raw_request(const RawPeer& peer, const std::string& method, const std::string& id,
+                        const std::string& extra = {}, const std::string& body = {}) {
+    std::string m = method + " sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" +
+                    std::to_string(peer.port()) + ";branch=z9hG4bK" + id +
+                    "\r\nMax-Forwards: 70\r\nTo: <sip:bob@example.org>\r\n"
+                    "From: <sip:x@example.org>;tag=1\r\nCall-ID: c-" +
+                    id + "\r\nCSeq: 1 " + method + "\r\n" + extra;
+    if (!body.empty()) m += "Content-Type: application/sdp\r\n";
+    return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::optional<Message> response_to(const RawPeer& peer, std::string_view call_id, int min = 200) {
+    for (const auto& d : peer.received) {
+        Message m;
+        if (!parse_message(d.data, m) && !m.is_request() && m.call_id() == call_id &&
+            m.status() >= min)
+            return m;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+TEST(UserAgent, OnRequestHookAnswersLaterWithHeadersAndBody) {
+    asio::io_context io;
+    UserAgent bob(io, config("sip:bob@example.org"));
+    ASSERT_FALSE(bob.start());
+    RawPeer peer(io);
+    const UdpEndpoint to(asio::ip::make_address("127.0.0.1"), bob.port());
+    // Without a hook REGISTER is 405 and Allow does not name it.
+    peer.send(raw_request(peer, "REGISTER", "r0"), to);
+    ASSERT_TRUE(run_until(io, [&] { return response_to(peer, "c-r0").has_value(); }));
+    EXPECT_EQ(response_to(peer, "c-r0")->status(), 405);
+    EXPECT_EQ(response_to(peer, "c-r0")->header("Allow").value_or("").find("REGISTER"),
+              std::string_view::npos);
+
+    std::vector<std::string> seen;
+    Destination source;
+    std::function<void(ResponseSpec)> later;
+    bob.on_request("REGISTER", [&](const Message& req, const Destination& src,
+                                   std::function<void(ResponseSpec)> respond) {
+        seen.emplace_back(req.call_id());
+        source = src;
+        later = std::move(respond);  // answered after the handler returned
+    });
+    peer.send(raw_request(peer, "REGISTER", "r1", "Contact: <sip:x@127.0.0.1:1>\r\n"), to);
+    ASSERT_TRUE(run_until(io, [&] { return later != nullptr; }));
+    EXPECT_EQ(seen, std::vector<std::string>{"c-r1"});
+    EXPECT_EQ(source.endpoint, peer.endpoint());
+    EXPECT_EQ(source.transport, TransportKind::udp);
+    run_for(io, milliseconds(100));
+    EXPECT_FALSE(response_to(peer, "c-r1").has_value());
+    ResponseSpec spec;
+    spec.status = 401;
+    spec.headers = {{"WWW-Authenticate", "Digest realm=\"r\", nonce=\"1\""},
+                    {"WWW-Authenticate", "Digest realm=\"r\", nonce=\"2\", algorithm=MD5"}};
+    spec.content_type = "text/plain";
+    spec.body = "hello";
+    auto respond = later;
+    respond(spec);
+    respond(ResponseSpec{});  // only the first answer counts
+    ASSERT_TRUE(run_until(io, [&] { return response_to(peer, "c-r1").has_value(); }));
+    run_for(io, milliseconds(100));
+    auto r = *response_to(peer, "c-r1");
+    EXPECT_EQ(r.status(), 401);
+    EXPECT_EQ(r.reason(), "Unauthorized");
+    EXPECT_FALSE(r.to_tag().empty());
+    EXPECT_EQ(r.headers("WWW-Authenticate").size(), 2u);
+    EXPECT_EQ(r.body(), "hello");
+    EXPECT_EQ(r.header("Content-Type").value_or(""), "text/plain");
+    int finals = 0;
+    for (const auto& d : peer.received) finals += d.data.find("c-r1") != std::string::npos;
+    EXPECT_EQ(finals, 1);
+
+    // Allow lists REGISTER now (OPTIONS, 405s).
+    peer.send(raw_request(peer, "OPTIONS", "o1"), to);
+    ASSERT_TRUE(run_until(io, [&] { return response_to(peer, "c-o1").has_value(); }));
+    EXPECT_NE(response_to(peer, "c-o1")->header("Allow").value_or("").find("REGISTER"),
+              std::string_view::npos);
+    // The core's checks still come first: Require -> 420, the hook is not called.
+    peer.send(raw_request(peer, "REGISTER", "r2", "Require: foo\r\n"), to);
+    ASSERT_TRUE(run_until(io, [&] { return response_to(peer, "c-r2").has_value(); }));
+    EXPECT_EQ(response_to(peer, "c-r2")->status(), 420);
+    EXPECT_EQ(seen.size(), 1u);
+    // Another method with a hook, answered at once; an out-of-range status becomes 500.
+    bob.on_request("SUBSCRIBE", [](const Message&, const Destination&,
+                                   std::function<void(ResponseSpec)> respond) {
+        ResponseSpec s;
+        s.status = 99;
+        respond(s);
+    });
+    peer.send(raw_request(peer, "SUBSCRIBE", "s1", "Event: presence\r\n"), to);
+    ASSERT_TRUE(run_until(io, [&] { return response_to(peer, "c-s1").has_value(); }));
+    EXPECT_EQ(response_to(peer, "c-s1")->status(), 500);
+    // Removing the hook restores 405.
+    bob.on_request("REGISTER", nullptr);
+    peer.send(raw_request(peer, "REGISTER", "r3"), to);
+    ASSERT_TRUE(run_until(io, [&] { return response_to(peer, "c-r3").has_value(); }));
+    EXPECT_EQ(response_to(peer, "c-r3")->status(), 405);
+}
+
+TEST(UserAgent, RejectWithExtraHeaders) {
+    asio::io_context io;
+    UserAgent bob(io, config("sip:bob@example.org"));
+    ASSERT_FALSE(bob.start());
+    int closed = -1;
+    bob.on_incoming([&](std::shared_ptr<Session> s) {
+        SessionHandlers h;
+        h.on_closed = [&](int st, std::string) { closed = st; };
+        s->set_handlers(h);
+        s->reject(407, "",
+                  {{"Proxy-Authenticate", "Digest realm=\"p2psip\", nonce=\"a\""},
+                   {"Proxy-Authenticate", "Digest realm=\"p2psip\", nonce=\"b\""}});
+    });
+    RawPeer peer(io);
+    const UdpEndpoint to(asio::ip::make_address("127.0.0.1"), bob.port());
+    peer.send(raw_request(peer, "INVITE", "i1", {}, kOffer), to);
+    ASSERT_TRUE(run_until(io, [&] { return response_to(peer, "c-i1").has_value(); }));
+    auto r = *response_to(peer, "c-i1");
+    EXPECT_EQ(r.status(), 407);
+    EXPECT_EQ(r.reason(), "Proxy Authentication Required");
+    auto ch = r.headers("Proxy-Authenticate");
+    ASSERT_EQ(ch.size(), 2u);
+    EXPECT_EQ(ch[1], "Digest realm=\"p2psip\", nonce=\"b\"");
+    EXPECT_EQ(closed, 407);
+    EXPECT_EQ(bob.session_count(), 0u);
+}
+
+TEST(UserAgent, InviteOptionsFromHeadersAndRequestUriParams) {
+    Pair p;
+    std::string ruri_seen;
+    p.bob.on_incoming([&](std::shared_ptr<Session> s) {
+        p.incoming = s;
+        ruri_seen = std::string(s->request()->request_uri());
+        s->set_handlers(p.bob_events.handlers());
+        s->accept(kAnswer);
+    });
+    // A registered phone's contact: user with '-', transport=udp and a private parameter.
+    const Uri target =
+        uri_of("sip:bob-x1@127.0.0.1:" + std::to_string(p.bob.port()) + ";transport=udp;line=abc");
+    InviteOptions opt;
+    opt.from_aor = "sip:carol@example.net";
+    opt.from_display = "Carol C";
+    opt.headers = {{"X-Original-To", "sip:bob@example.org"}, {"Subject", "b2bua leg"}};
+    Events alice_events;
+    auto call = p.alice.invite(target, "sip:bob@example.org", kOffer, alice_events.handlers(), opt);
+    ASSERT_TRUE(
+        run_until(p.io, [&] { return alice_events.established && p.bob_events.established; }));
+    EXPECT_EQ(ruri_seen, target.to_string());
+    EXPECT_NE(ruri_seen.find(";transport=udp;line=abc"), std::string::npos);
+    EXPECT_EQ(p.incoming->from_aor(), "sip:carol@example.net");
+    EXPECT_EQ(p.incoming->from_display(), "Carol C");
+    EXPECT_EQ(p.incoming->request()->header("X-Original-To").value_or(""), "sip:bob@example.org");
+    EXPECT_EQ(p.incoming->request()->header("Subject").value_or(""), "b2bua leg");
+    EXPECT_EQ(call->from_aor(), "sip:carol@example.net");
+    EXPECT_EQ(call->transport_kind(), TransportKind::udp);
+    // In-dialog requests work with the changed From (BYE from the callee).
+    p.incoming->hangup();
+    ASSERT_TRUE(run_until(p.io, [&] { return alice_events.closed() && p.bob_events.closed(); }));
+    EXPECT_EQ(alice_events.closed_status, 200);
+
+    // A From AOR that is not a SIP URI: the session ends with 400, nothing is sent.
+    InviteOptions bad;
+    bad.from_aor = "not a uri";
+    Events e;
+    p.alice.invite(target, "sip:bob@example.org", kOffer, e.handlers(), bad);
+    ASSERT_TRUE(run_until(p.io, [&] { return e.closed(); }));
+    EXPECT_EQ(e.closed_status, 400);
+}

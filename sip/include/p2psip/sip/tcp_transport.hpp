@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "p2psip/sip/message.hpp"
 #include "p2psip/sip/transport.hpp"
@@ -22,7 +23,8 @@ namespace detail {
 struct TcpConnection;
 }
 
-// Our certificate and private key for TLS, PEM text.
+// Our certificate and private key for TLS, PEM text. certificate_pem may hold a chain (the
+// certificate for the key first, then its issuers); all of it is sent in the handshake.
 struct TlsCredentials {
     std::string certificate_pem;
     std::string private_key_pem;
@@ -130,6 +132,9 @@ class TlsTransport : public TcpTransport {
     // `peer` (e.g. the `from` of a message); empty when there is no such connection, its
     // handshake is not finished or the peer sent no certificate.
     std::string peer_public_key(const UdpEndpoint& peer) const;
+    // The DER certificates the peer presented on the connection to `peer`, its own first
+    // then the rest of its chain as sent; empty under the same conditions as above.
+    std::vector<std::string> peer_certificates(const UdpEndpoint& peer) const;
 };
 
 // RFC 3261 §18.2.2 for streams: `source` while its connection is open, else received (or

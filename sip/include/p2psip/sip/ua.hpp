@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include "p2psip/sip/dialog.hpp"
 #include "p2psip/sip/message.hpp"
@@ -44,6 +46,27 @@ struct UaConfig {
     // peer's key is TlsTransport::peer_public_key(session->remote_endpoint()).
     std::optional<TlsCredentials> tls;
     uint16_t tls_port = 0;
+};
+
+// Extra header fields for a response or request: {name, value}, written in this order.
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// A response chosen by the application (out-of-dialog request hook, registrar challenges).
+// `reason` empty = the default phrase; `content_type` is set with a non-empty body.
+struct ResponseSpec {
+    int status = 200;
+    std::string reason;
+    HeaderList headers;
+    std::string content_type;
+    std::string body;
+};
+
+// Options of an outgoing INVITE (UserAgent::invite), e.g. for a B2BUA leg that shows the
+// original caller.
+struct InviteOptions {
+    std::string from_aor;      // "" = UaConfig::aor; e.g. the original caller's AOR
+    std::string from_display;  // display name in From ("" = UaConfig::display_name)
+    HeaderList headers;        // extra headers on the INVITE (after the standard ones)
 };
 
 // Callbacks of one call. All run on the io_context thread. on_closed runs exactly once per
@@ -128,7 +151,10 @@ class Session : public std::enable_shared_from_this<Session> {
     void ringing();                             // UAS: 180
     void accept(std::string sdp_answer);        // UAS: 200 + SDP, retransmitted until ACK
     void reject(int code, std::string reason);  // UAS: 3xx-6xx
-    void hangup();                              // UAC early: CANCEL; confirmed: BYE; UAS early: 603
+    // UAS: 3xx-6xx with extra header fields, e.g. 407 + Proxy-Authenticate (RFC 3261 §22.3)
+    // or 3xx + Contact.
+    void reject(int code, std::string reason, HeaderList extra_headers);
+    void hangup();  // UAC early: CANCEL; confirmed: BYE; UAS early: 603
 
     // re-INVITE (RFC 3261 §14.1), either role, only in state confirmed: INVITE in the dialog
     // (CSeq+1, route set, remote target, our current Contact) with `sdp_offer`. done runs
@@ -241,6 +267,13 @@ class UserAgent {
     // reported through on_closed, posted.
     std::shared_ptr<Session> invite(const Uri& request_uri, const std::string& to_aor,
                                     std::string sdp_offer, SessionHandlers handlers);
+    // The same with a different From (AOR and display name) and extra headers. The
+    // Request-URI is sent as given, parameters included (e.g. a registered phone contact
+    // "sip:alice-x1@192.0.2.4:40123;transport=udp;line=abc"). An unparseable from_aor ends
+    // the session with on_closed(400, ...), posted.
+    std::shared_ptr<Session> invite(const Uri& request_uri, const std::string& to_aor,
+                                    std::string sdp_offer, SessionHandlers handlers,
+                                    InviteOptions options);
     // New incoming INVITE. Without a handler calls are answered 480.
     void on_incoming(std::function<void(std::shared_ptr<Session>)> handler);
     // RFC 3428 MESSAGE outside a dialog: answered 200 after the handler ran; without a
@@ -250,6 +283,17 @@ class UserAgent {
     // invite()); done(final status, reason) once: 408 on timeout, 503 when it cannot be sent.
     void send_message(const Uri& request_uri, const std::string& to_aor, std::string content_type,
                       std::string body, std::function<void(int status, std::string reason)> done);
+    // Out-of-dialog requests of `method` (e.g. "REGISTER", "SUBSCRIBE") go to `handler`
+    // instead of the built-in 405/501. The UA core's checks run first (416 scheme, 482
+    // merged, 420 Require); INVITE, ACK, CANCEL, BYE and OPTIONS keep their built-in
+    // handling (the hook is ignored for them); a hook for MESSAGE takes precedence over
+    // on_message. The handler answers through `respond` exactly once, now or later
+    // (further calls are ignored; a To-tag is added; a status outside 200-699 becomes 500;
+    // after stop() nothing is sent). Methods with a hook are listed in Allow. A null
+    // handler removes the hook.
+    using RequestHandler = std::function<void(const Message& request, const Destination& source,
+                                              std::function<void(ResponseSpec)> respond)>;
+    void on_request(std::string method, RequestHandler handler);
     // Closes the socket and drops all sessions and transactions without callbacks.
     void stop();
 
