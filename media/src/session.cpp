@@ -131,6 +131,7 @@ std::error_code MediaSession::start() {
 
     jitter_ = JitterBuffer(jitter_.config());  // fresh statistics too
     reset_receive_state();
+    lost_carried_ = 0;
     stats_ = MediaStats{};
     cname_ = config_.cname.empty() ? random_cname() : config_.cname.substr(0, kRtcpMaxCname);
     sent_at_report_[0] = sent_at_report_[1] = 0;
@@ -206,7 +207,9 @@ void MediaSession::send_frame() {
     tick_at_ = start_ + tick_index_ * kTick;
     timestamp_ += codec_.timestamp_step;
 
+    // The source is read on hold too, so a live device does not back up.
     if (!config_.source || !config_.source->read(pcm_)) pcm_.fill(0);
+    if (!sending_) return;          // RFC 3264 §5.1: sendonly/inactive from the peer's view
     if (send_dtmf_frame()) return;  // the event replaces this tick's audio
     size_t payload_len = 0;
     const auto payload_area = std::span(tx_buf_).subspan(kRtpHeaderSize, kMaxEncodedFrame);
@@ -289,7 +292,35 @@ void MediaSession::send_rtp(uint32_t timestamp, bool marker, uint8_t payload_typ
     if (send_) send_(std::span<const uint8_t>(tx_buf_.data(), len));
 }
 
+void MediaSession::set_direction(bool send, bool receive) {
+    if (send != sending_) {
+        if (send) {
+            first_packet_ = true;  // RFC 3551 §4.1: a new talkspurt after the pause
+        } else {
+            dtmf_active_ = false;  // the event cannot finish while we send nothing
+            dtmf_gap_ = 0;
+        }
+        sending_ = send;
+    }
+    if (receive != receiving_) {
+        // The peer's stream pauses (or pausing ends): start its statistics afresh so the gap
+        // is neither loss nor jitter (RFC 3550 A.1 re-initialisation); keep the losses so far.
+        const MediaStats before = stats();
+        lost_carried_ = before.packets_lost;
+        reset_receive_state();
+        jitter_.reset();
+        have_rx_event_ = false;
+        receiving_ = receive;
+    }
+}
+
 void MediaSession::play_frame() {
+    if (!receiving_) {
+        std::fill_n(dec_buf_.begin(), kFrameSamples, int16_t{0});
+        if (config_.sink)
+            config_.sink->write(std::span<const int16_t>(dec_buf_.data(), kFrameSamples));
+        return;
+    }
     const JitterFrame frame = jitter_.pop(now_us());
     size_t samples = 0;
     std::error_code ec;
@@ -404,6 +435,10 @@ void MediaSession::on_packet(std::span<const uint8_t> datagram) {
             }
             return;
         }
+    }
+    if (!receiving_) {  // RFC 3264 §5.1: not receiving (on hold); RTCP above still counts
+        ++stats_.packets_held;
+        return;
     }
     RtpHeader h;
     if (parse_rtp(std::span<const uint8_t>(rx_buf_.data(), len), h) ||
@@ -615,6 +650,9 @@ MediaStats MediaSession::stats() const {
         const uint64_t extended_max = uint64_t{cycles_} + max_seq_;
         const uint64_t expected = extended_max - base_seq_ + 1;
         s.packets_lost = expected > seq_received_ ? expected - seq_received_ : 0;
+    }
+    s.packets_lost += lost_carried_;
+    if (have_rx_ssrc_) {
         if (clock_rate_ != 0) s.jitter_ms = jitter_est_ / clock_rate_ * 1000.0;
     }
     return s;

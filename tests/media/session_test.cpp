@@ -803,4 +803,146 @@ TEST(MediaSession, DestroyWhileTimerPendingIsSafe) {
     SUCCEED();
 }
 
+// Hold (RFC 3264 §5.1/§8.4, RFC 6337): A stops sending for a second, then resumes.
+TEST(MediaSession, HoldStopsSendingThenResumes) {
+    const auto key_ab = new_key(), key_ba = new_key();
+    MediaConfig ca{.codec_name = "opus", .payload_type = 111, .tx_key = key_ab, .rx_key = key_ba};
+    MediaConfig cb{.codec_name = "opus", .payload_type = 111, .tx_key = key_ba, .rx_key = key_ab};
+    ca.rtcp_interval_ms = cb.rtcp_interval_ms = 200;
+    ca.source = std::make_shared<ToneSource>(440.0, 0.3);
+    auto heard = std::make_shared<VectorSink>();
+    cb.sink = heard;
+    BackToBack call(std::move(ca), std::move(cb));
+    std::vector<RtpHeader> rtp;  // A's RTP headers (in clear under SRTP)
+    std::vector<std::vector<uint8_t>> keep;
+    keep.reserve(400);
+    call.filter_ab = [&](std::vector<uint8_t>& pkt) {
+        RtpHeader h;
+        if (looks_like_rtp(pkt) && keep.size() < keep.capacity()) {
+            keep.push_back(pkt);
+            if (!parse_rtp(keep.back(), h)) rtp.push_back(h);
+        }
+        return true;
+    };
+    EXPECT_TRUE(call.a->sending());
+    EXPECT_TRUE(call.a->receiving());
+    ASSERT_FALSE(call.a->start());
+    ASSERT_FALSE(call.b->start());
+
+    MediaStats a_hold{}, b_hold{}, a_end_hold{}, b_end_hold{};
+    size_t rtp_at_hold = 0;
+    asio::steady_timer hold(call.io), probe(call.io), resume(call.io);
+    hold.expires_after(700ms);
+    hold.async_wait([&](const std::error_code&) {
+        call.a->set_direction(false, true);
+        EXPECT_FALSE(call.a->sending());
+        EXPECT_TRUE(call.a->receiving());
+        a_hold = call.a->stats();
+        rtp_at_hold = rtp.size();
+    });
+    probe.expires_after(760ms);  // the last packet before the hold has landed
+    probe.async_wait([&](const std::error_code&) { b_hold = call.b->stats(); });
+    resume.expires_after(1760ms);
+    resume.async_wait([&](const std::error_code&) {
+        a_end_hold = call.a->stats();
+        b_end_hold = call.b->stats();
+        call.a->set_direction(true, true);
+    });
+    run_for(call.io, 3s, {call.a.get(), call.b.get()});
+
+    // Nothing was sent or received during the hold, but RTCP went on both ways.
+    EXPECT_EQ(a_end_hold.packets_sent, a_hold.packets_sent);
+    EXPECT_EQ(b_end_hold.packets_received, b_hold.packets_received);
+    EXPECT_GT(b_hold.packets_received, 25u);
+    EXPECT_GT(a_end_hold.rtcp_sent, a_hold.rtcp_sent);
+    EXPECT_GT(b_end_hold.rtcp_received, b_hold.rtcp_received);
+
+    // The stream resumed: sequence numbers contiguous, timestamp advanced by the elapsed time,
+    // marker bit on the first packet after the pause.
+    ASSERT_GT(rtp.size(), rtp_at_hold + 40);
+    ASSERT_GT(rtp_at_hold, 0u);
+    const RtpHeader& before = rtp[rtp_at_hold - 1];
+    const RtpHeader& after = rtp[rtp_at_hold];
+    EXPECT_EQ(after.sequence, static_cast<uint16_t>(before.sequence + 1));
+    EXPECT_TRUE(after.marker);
+    const uint32_t ts_gap = after.timestamp - before.timestamp;
+    EXPECT_EQ(ts_gap % 960, 0u);
+    EXPECT_NEAR(static_cast<double>(ts_gap), 48000.0 + 960.0, 10 * 960.0);  // ~1 s + a frame
+    EXPECT_EQ(std::count_if(rtp.begin(), rtp.end(), [](const RtpHeader& h) { return h.marker; }),
+              2);
+
+    const auto sa = call.a->stats(), sb = call.b->stats();
+    EXPECT_EQ(sb.packets_lost, 0u);  // the pause is not loss
+    EXPECT_EQ(sb.packets_discarded, 0u);
+    EXPECT_EQ(sb.packets_late, 0u);
+    EXPECT_GE(sb.packets_received + 1, sa.packets_sent);
+    EXPECT_LE(sb.packets_received, sa.packets_sent);
+    EXPECT_LT(sa.packets_sent, 110u);  // ~2 s of audio in 3 s
+    EXPECT_GT(sa.packets_sent, 85u);
+
+    // The listener heard the tone, a silence of about the hold, then the tone again.
+    const double gap = longest_silent_gap_ms(heard->pcm, kSampleRate);
+    EXPECT_GT(gap, 700.0);
+    EXPECT_LT(gap, 1400.0);
+    const auto sound = trim_silence(heard->pcm);
+    ASSERT_GT(sound.size(), static_cast<size_t>(kSampleRate));
+    const ToneReport r = analyze_tone(sound.last(kSampleRate * 8 / 10), kSampleRate, 440.0);
+    std::printf("[   info   ] after hold: peak %.1f Hz, SNR %.1f dB, gap %.0f ms\n", r.peak_hz,
+                r.snr_db, gap);
+    EXPECT_NEAR(r.peak_hz, 440.0, 5.0);
+    EXPECT_GT(r.snr_db, 20.0);
+}
+
+// B stops receiving (a=sendonly from its side) for a second: A's packets are discarded, not
+// counted as received or lost, and reception restarts cleanly.
+TEST(MediaSession, NotReceivingDiscardsRtpButKeepsRtcp) {
+    MediaConfig ca{.codec_name = "PCMU", .payload_type = 0};
+    MediaConfig cb{.codec_name = "PCMU", .payload_type = 0};
+    ca.rtcp_interval_ms = cb.rtcp_interval_ms = 200;
+    ca.source = std::make_shared<ToneSource>(440.0, 0.3);
+    auto heard = std::make_shared<VectorSink>();
+    cb.sink = heard;
+    BackToBack call(std::move(ca), std::move(cb));
+    ASSERT_FALSE(call.a->start());
+    ASSERT_FALSE(call.b->start());
+    MediaStats b_hold{}, b_end_hold{};
+    asio::steady_timer hold(call.io), resume(call.io);
+    hold.expires_after(700ms);
+    hold.async_wait([&](const std::error_code&) {
+        call.b->set_direction(true, false);
+        EXPECT_TRUE(call.b->sending());
+        EXPECT_FALSE(call.b->receiving());
+        b_hold = call.b->stats();
+    });
+    resume.expires_after(1700ms);
+    resume.async_wait([&](const std::error_code&) {
+        b_end_hold = call.b->stats();
+        call.b->set_direction(true, true);
+    });
+    run_for(call.io, 3s, {call.a.get(), call.b.get()});
+
+    EXPECT_EQ(b_end_hold.packets_received, b_hold.packets_received);
+    EXPECT_GE(b_end_hold.packets_held, 45u);  // A kept sending
+    EXPECT_LE(b_end_hold.packets_held, 55u);
+    EXPECT_GT(b_end_hold.rtcp_received, b_hold.rtcp_received);
+    EXPECT_EQ(b_end_hold.packets_lost, 0u);
+    const auto sa = call.a->stats(), sb = call.b->stats();
+    EXPECT_EQ(sb.packets_lost, 0u);  // neither the discarded packets nor the gap
+    EXPECT_EQ(sb.packets_discarded, 0u);
+    EXPECT_GE(sb.packets_received + sb.packets_held + 1, sa.packets_sent);
+    EXPECT_LE(sb.packets_received + sb.packets_held, sa.packets_sent);
+    EXPECT_GT(sb.packets_received, 60u);
+    EXPECT_EQ(sb.packets_held, b_end_hold.packets_held);
+    EXPECT_GE(sa.remote_reports, 2u);
+    EXPECT_EQ(sa.remote_cumulative_lost, 0);
+
+    const double gap = longest_silent_gap_ms(heard->pcm, kSampleRate);
+    EXPECT_GT(gap, 700.0);
+    const auto sound = trim_silence(heard->pcm);
+    ASSERT_GT(sound.size(), static_cast<size_t>(kSampleRate));
+    const ToneReport r = analyze_tone(sound.last(kSampleRate * 8 / 10), kSampleRate, 440.0);
+    EXPECT_NEAR(r.peak_hz, 440.0, 5.0);
+    EXPECT_GT(r.snr_db, 20.0);
+}
+
 }  // namespace p2psip::media

@@ -91,6 +91,8 @@ struct MediaStats {
     // DTMF (RFC 4733).
     uint64_t dtmf_sent = 0;      // events completed (end packet sent three times)
     uint64_t dtmf_received = 0;  // distinct events received
+    // Hold (set_direction).
+    uint64_t packets_held = 0;  // RTP discarded because receiving() was false
 };
 
 // The paced audio of one call: every 20 ms it reads a frame from the source, encodes it, sends
@@ -129,6 +131,20 @@ class MediaSession {
                               std::chrono::milliseconds duration = std::chrono::milliseconds(100));
     size_t dtmf_pending() const { return dtmf_count_ + (dtmf_active_ ? 1 : 0); }
 
+    // Media direction from SDP, for hold (RFC 3264 §5.1/§8.4, RFC 6337 §5.3). send=false: no
+    // RTP goes out (our a=sendonly->a=inactive/recvonly side), the RTP timestamp keeps advancing
+    // with time, RTCP continues; on resume the sequence number continues where it stopped and
+    // the first packet carries the marker bit (new talkspurt, RFC 3551 §4.1); a DTMF event in
+    // progress is abandoned. receive=false: incoming RTP is authenticated and then discarded
+    // (counted in packets_held: not played, not counted as received or lost), the sink gets
+    // silence, RTCP is still processed; any change of `receive` flushes the jitter buffer and
+    // restarts the RFC 3550 A.1 receive statistics (losses so far are kept in packets_lost),
+    // so the gap is not taken for a loss burst. Takes effect at once (from the next tick's
+    // frame); may be called before start() and is kept across stop()/start().
+    void set_direction(bool send, bool receive);
+    bool sending() const { return sending_; }
+    bool receiving() const { return receiving_; }
+
     MediaStats stats() const;
     // stats() condensed, with the E-model estimate of what this end hears (quality.hpp).
     QualityReport quality_report() const;
@@ -160,6 +176,9 @@ class MediaSession {
     asio::steady_timer timer_;
     std::shared_ptr<char> alive_;  // handlers hold a weak_ptr; reset by stop()
     bool running_ = false;
+    bool sending_ = true;        // set_direction()
+    bool receiving_ = true;      // set_direction()
+    uint64_t lost_carried_ = 0;  // packets_lost of receive state reset by set_direction()
 
     std::unique_ptr<AudioEncoder> encoder_;
     std::unique_ptr<AudioDecoder> decoder_;
