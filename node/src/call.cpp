@@ -49,15 +49,20 @@ double Call::since_dial() const {
     return std::chrono::duration<double, std::milli>(Clock::now() - dial_at_).count();
 }
 
-std::shared_ptr<Call> Call::dial(CallEnv& env, const std::string& target, EndedFn ended) {
+std::shared_ptr<Call> Call::dial(CallEnv& env, const std::string& target, EndedFn ended,
+                                 std::shared_ptr<BridgeHooks> bridge) {
     auto call = std::shared_ptr<Call>(new Call(env, std::move(ended)));
+    call->bridge_ = std::move(bridge);
+    if (call->bridge_) call->report_.local_aor = call->bridge_->from_aor;
     call->start_dial(target);
     return call;
 }
 
 std::shared_ptr<Call> Call::incoming(CallEnv& env, std::shared_ptr<sip::Session> session,
-                                     EndedFn ended) {
+                                     EndedFn ended, std::shared_ptr<BridgeHooks> bridge) {
     auto call = std::shared_ptr<Call>(new Call(env, std::move(ended)));
+    call->bridge_ = std::move(bridge);
+    if (call->bridge_) call->report_.local_aor = session->to_aor();
     call->start_incoming(std::move(session));
     return call;
 }
@@ -216,7 +221,7 @@ void Call::start_plain_media() {
 void Call::place_invite(const sip::Uri& contact, bool use_ice) {
     if (ended_) return;
     report_.peer_contact = contact.to_string();
-    local_.codecs = codec_table(env_.options.codecs);
+    local_.codecs = bridge_ ? bridge_->codecs : codec_table(env_.options.codecs);
     if (env_.options.srtp) {
         local_.key = media::generate_key();
         if (!local_.key) {
@@ -237,7 +242,20 @@ void Call::send_offer(const sip::Uri& contact) {
     if (ended_ || session_) return;
     auto offer = build_offer(local_);
     env_.log->info("sending INVITE to {}", contact.to_string());
-    session_ = env_.ua.invite(contact, report_.peer_aor, offer, {});
+    // SIP over TLS to a node found in the DHT: its certificate must be the binding's key.
+    if (env_.tls_check && owner_ && sip::uri_transport(contact) == sip::TransportKind::tls) {
+        asio::ip::udp::endpoint ep;
+        if (!sip::make_endpoint(contact.host, contact.port ? contact.port : 5061, ep)) {
+            env_.tls_check->expect(ep, *owner_, report_.peer_aor);
+            tls_ep_ = ep;
+        }
+    }
+    sip::InviteOptions opts;
+    if (bridge_) {
+        opts.from_aor = bridge_->from_aor;
+        opts.from_display = bridge_->from_display;
+    }
+    session_ = env_.ua.invite(contact, report_.peer_aor, offer, {}, std::move(opts));
     if (!session_) {
         end(500, "500 INVITE could not be sent");
         return;
@@ -258,6 +276,7 @@ void Call::set_session_handlers() {
             self->env_.log->info("{} {} after {:.0f} ms", status, reason,
                                  *self->report_.ringing_ms);
         }
+        if (self->bridge_ && self->bridge_->on_progress) self->bridge_->on_progress(status, reason);
     };
     h.on_established = [weak = weak()](std::string_view sdp) {
         auto self = weak.lock();
@@ -277,6 +296,11 @@ void Call::set_session_handlers() {
         auto self = weak.lock();
         if (!self || self->ended_) return;
         self->session_.reset();  // the dialog is over; nothing more to send on it
+        if (self->tls_ep_) {
+            // A TLS peer that failed the identity check never saw our INVITE: say why.
+            if (auto why = self->env_.tls_check->refusal(*self->tls_ep_); !why.empty())
+                return self->end(status, why);
+        }
         self->end(status, fmt::format("{} {}", status, reason));
     };
     session_->set_handlers(std::move(h));
@@ -288,6 +312,10 @@ void Call::on_answer_sdp(std::string_view sdp) {
     report_.status = 200;
     report_.answer_ms = since_dial();
     env_.log->info("answered after {:.0f} ms", *report_.answer_ms);
+    if (tls_ep_) {
+        report_.tls_peer = env_.tls_check->verified(*tls_ep_);
+        env_.log->info("SIP over TLS: {}", report_.tls_peer);
+    }
     if (owner_ && env_.known_peers && !env_.known_peers->find(report_.peer_aor)) {
         if (env_.known_peers->remember(report_.peer_aor, *owner_))
             env_.log->info("remembered {} as the key of {} (known_peers)", owner_->toString(),
@@ -304,6 +332,8 @@ void Call::on_answer_sdp(std::string_view sdp) {
         hangup("the answer does not use DTLS-SRTP, which a p2psip node found in the DHT must");
         return;
     }
+    if (bridge_ && bridge_->on_answered) bridge_->on_answered(remote_);
+    if (ended_) return;
     if (udp_) {
         start_plain_media();  // we offered no ICE: media goes to the answer's address
     } else if (!remote_.use_ice) {
@@ -341,9 +371,13 @@ void Call::start_incoming(std::shared_ptr<sip::Session> session) {
     offer_ = session_->remote_sdp();
     env_.log->info("incoming call from {} ({})", report_.peer_aor, report_.call_id);
 
-    local_.codecs = codec_table(env_.options.codecs);
+    local_.codecs = bridge_ ? bridge_->codecs : codec_table(env_.options.codecs);
     if (env_.dtls) local_.fingerprint = env_.dtls_fingerprint;
     auto ring = [this] {
+        if (bridge_) {  // the phone rings, not us: the bridge calls ringing() and answer()
+            if (bridge_->on_ready) bridge_->on_ready();
+            return;
+        }
         session_->ringing();
         report_.ringing_ms = since_dial();
         env_.log->info("ringing{}", env_.options.auto_answer ? "" : ": type 'answer' to pick up");
@@ -357,9 +391,16 @@ void Call::start_incoming(std::shared_ptr<sip::Session> session) {
     }
 }
 
+void Call::ringing() {
+    if (!incoming_ || answered_ || ended_ || !session_) return;
+    session_->ringing();
+    if (!report_.ringing_ms) report_.ringing_ms = since_dial();
+}
+
 void Call::answer() {
     if (!incoming_ || answered_ || ended_ || !session_) return;
     if (local_.use_ice && local_.candidates.empty()) return;  // still gathering
+    if (bridge_) local_.codecs = bridge_->codecs;             // what the phone took
     std::string answer_sdp, why;
     int status = 488;
     if (!build_answer(offer_, local_, !env_.options.srtp, remote_, answer_sdp, status, why)) {
@@ -422,7 +463,11 @@ void Call::on_datagram(std::span<const uint8_t> packet) {
             }
             break;
         case media::PacketClass::rtp_rtcp:
-            if (media_) media_->on_packet(packet);
+            ++rx_datagrams_;
+            if (bridge_media_ && bridge_->on_packet)
+                bridge_->on_packet(packet);
+            else if (media_)
+                media_->on_packet(packet);
             break;
         default:
             break;  // STUN is libnice's; anything else is not ours
@@ -510,7 +555,25 @@ std::string Call::check_peer_key(const media::DtlsSrtpResult& peer) {
 
 void Call::run_audio(std::optional<media::SrtpKeyMaterial> tx,
                      std::optional<media::SrtpKeyMaterial> rx, const std::string& suite) {
-    if (ended_ || media_) return;
+    if (ended_ || media_ || bridge_media_) return;
+    if (bridge_) {
+        report_.codec = fmt::format("{}/{} (pt {}), relayed", remote_.codec.name,
+                                    remote_.codec.clock, remote_.codec.pt);
+        report_.srtp = tx.has_value();
+        report_.srtp_suite = suite;
+        report_.keying = to_string(remote_.keying);
+        report_.media_started = true;
+        report_.audio_ms = since_dial();
+        bridge_media_ = true;
+        env_.log->info("overlay media ready: {}, SRTP {}", report_.codec,
+                       report_.srtp ? fmt::format("on ({}, {})", suite, report_.keying) : "off");
+        if (bridge_->on_media) bridge_->on_media(remote_, tx, rx);
+        if (!udp_ && !ended_) {
+            last_rx_change_ = Clock::now();
+            watch_media();
+        }
+        return;
+    }
     media::MediaConfig cfg;
     cfg.codec_name = remote_.codec.name;
     cfg.payload_type = remote_.codec.pt;
@@ -560,6 +623,9 @@ void Call::run_audio(std::optional<media::SrtpKeyMaterial> tx,
     }
     report_.media_started = true;
     report_.audio_ms = since_dial();
+    if (local_.direction != sip::sdp::Direction::sendrecv ||
+        remote_.direction != sip::sdp::Direction::sendrecv)
+        apply_direction();  // e.g. a call that starts on hold
     env_.log->info("media flowing: {}, SRTP {}", report_.codec,
                    report_.srtp ? fmt::format("on ({}, {})", suite, report_.keying) : "off");
     if (!udp_) {
@@ -594,9 +660,12 @@ void Call::watch_media() {
     watchdog_.expires_after(std::chrono::milliseconds(500));
     watchdog_.async_wait([weak = weak()](const boost::system::error_code& ec) {
         auto self = weak.lock();
-        if (ec || !self || self->ended_ || !self->media_) return;
-        const auto rx = self->media_->stats().packets_received;
+        if (ec || !self || self->ended_ || !(self->media_ || self->bridge_media_)) return;
+        const auto rx = self->rx_datagrams_;
         const auto now = Clock::now();
+        // On hold the peer may send nothing at all: libnice's consent checks (RFC 7675)
+        // still notice a dead path.
+        if (!receives(self->local_.direction, self->remote_.direction)) self->last_rx_change_ = now;
         if (rx != self->last_rx_packets_) {
             self->last_rx_packets_ = rx;
             self->last_rx_change_ = now;
@@ -679,14 +748,33 @@ void Call::start_ice_restart(const std::string& why) {
 void Call::on_reoffer(std::string_view offer_view, std::function<void(std::string)> respond) {
     const std::string offer(offer_view);
     LocalMedia trial = local_;
+    // RFC 3264 §8.4: what we want stays what we last asked for (held or not).
+    trial.direction = holding_ ? sip::sdp::Direction::sendonly : sip::sdp::Direction::sendrecv;
     RemoteMedia remote;
     std::string answer, why;
     int status = 488;
+    // Same session, maybe another direction (hold / resume): answer and follow it.
+    auto accept = [this, &trial, &remote, &answer, &respond] {
+        const auto before = remote_.direction;
+        local_.direction = trial.direction;
+        remote_.direction = remote.direction;
+        if (before != remote_.direction) {
+            if (remote_.direction != sip::sdp::Direction::sendrecv) ++report_.holds;
+            env_.log->info("{} (the peer sent a={})",
+                           remote_.direction == sip::sdp::Direction::sendrecv
+                               ? "the peer resumed the call"
+                               : "the peer put the call on hold",
+                           sip::sdp::to_string(remote_.direction));
+            apply_direction();
+            if (bridge_ && bridge_->on_direction) bridge_->on_direction(remote_.direction);
+        }
+        respond(answer);
+    };
     if (udp_ || !sdp_uses_ice(offer) ||
         !build_answer(offer, trial, !env_.options.srtp, remote, answer, status, why)) {
-        // A plain-path peer's session refresh: answer with what we have.
+        // A plain-path peer's session refresh or hold: answer with what we have.
         if (udp_ && build_answer(offer, trial, !env_.options.srtp, remote, answer, status, why))
-            return respond(answer);
+            return accept();
         env_.log->info("re-INVITE refused: {}", why.empty() ? "no ICE" : why);
         return respond({});
     }
@@ -695,7 +783,7 @@ void Call::on_reoffer(std::string_view offer_view, std::function<void(std::strin
         return respond({});
     }
     if (remote.ice.ufrag == remote_.ice.ufrag && remote.ice.pwd == remote_.ice.pwd)
-        return respond(answer);  // same ICE session (RFC 8839 §4.4.1.1.2): nothing to redo
+        return accept();  // same ICE session (RFC 8839 §4.4.1.1.2): nothing to redo
     env_.log->info("ICE restart requested by the peer");
     auto agent = begin_restart();
     if (!agent) return respond({});
@@ -705,6 +793,8 @@ void Call::on_reoffer(std::string_view offer_view, std::function<void(std::strin
         LocalMedia fresh = self->local_;
         fresh.ice = agent->local_credentials();
         fresh.candidates = agent->local_candidates();
+        fresh.direction =
+            self->holding_ ? sip::sdp::Direction::sendonly : sip::sdp::Direction::sendrecv;
         RemoteMedia remote;
         std::string answer, why;
         int status = 488;
@@ -716,8 +806,66 @@ void Call::on_reoffer(std::string_view offer_view, std::function<void(std::strin
         self->local_ = fresh;
         self->remote_.ice = remote.ice;
         self->remote_.candidates = remote.candidates;
+        self->remote_.direction = remote.direction;
+        self->apply_direction();
         respond(answer);
     });
+}
+
+// ---- hold / resume ----------------------------------------------------------------------
+
+std::string Call::hold() {
+    if (ended_ || !session_ || session_->state() != sip::Session::State::confirmed)
+        return "no established call to put on hold";
+    if (holding_) return "the call is already on hold";
+    change_direction(true);
+    return {};
+}
+
+std::string Call::resume() {
+    if (ended_ || !session_ || session_->state() != sip::Session::State::confirmed)
+        return "no established call to resume";
+    if (!holding_) return "the call is not on hold";
+    change_direction(false);
+    return {};
+}
+
+void Call::change_direction(bool hold) {
+    // RFC 6337 §5.1: hold is a re-INVITE offering a=sendonly (the held side answers
+    // recvonly); resume offers a=sendrecv again. Same ICE and keys: nothing else changes.
+    LocalMedia fresh = local_;
+    fresh.direction = hold ? sip::sdp::Direction::sendonly : sip::sdp::Direction::sendrecv;
+    env_.log->info("{}: re-INVITE with a={}", hold ? "putting the call on hold" : "resuming",
+                   sip::sdp::to_string(fresh.direction));
+    session_->reinvite(
+        build_offer(fresh), [weak = weak(), fresh, hold](int status, std::string answer) {
+            auto self = weak.lock();
+            if (!self || self->ended_) return;
+            RemoteMedia remote;
+            std::string why;
+            if (status != 200 || !read_answer(answer, fresh, remote, why)) {
+                self->env_.log->warn("{} refused: {} {}", hold ? "hold" : "resume", status, why);
+                return;
+            }
+            self->holding_ = hold;
+            if (hold) ++self->report_.holds;
+            self->local_.direction = fresh.direction;
+            self->remote_.direction = remote.direction;
+            self->apply_direction();
+            self->env_.log->info("call {} (the peer answered a={})", hold ? "on hold" : "resumed",
+                                 sip::sdp::to_string(remote.direction));
+        });
+}
+
+void Call::apply_direction() {
+    const bool send = sends(local_.direction, remote_.direction);
+    const bool recv = receives(local_.direction, remote_.direction);
+    if (media_) media_->set_direction(send, recv);
+    last_rx_change_ = Clock::now();
+    env_.log->info("media: {}", send && recv ? "both ways"
+                                : send       ? "we send only"
+                                : recv       ? "we receive only"
+                                             : "inactive");
 }
 
 void Call::adopt_pending_ice() {
@@ -761,6 +909,13 @@ void Call::hangup(const std::string& why) {
             session_->hangup();
     }
     end(report_.status ? report_.status : 487, why);
+}
+
+void Call::reject(int status, const std::string& reason) {
+    if (ended_) return;
+    if (!incoming_ || answered_) return hangup(reason);
+    if (session_) session_->reject(status, reason);
+    end(status, fmt::format("{} {}", status, reason));
 }
 
 void Call::end(int status, const std::string& reason) {

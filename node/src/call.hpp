@@ -21,6 +21,7 @@
 #include "report.hpp"
 #include "sdp_glue.hpp"
 #include "signaling.hpp"
+#include "tls_check.hpp"
 
 namespace p2psip::node {
 
@@ -39,7 +40,28 @@ struct CallEnv {
     KnownPeers* known_peers = nullptr;  // keys of AORs called before; may be null
     // DTLS-SRTP with the node's DHT identity certificate; null: SDES only (tools).
     const media::DtlsCredentials* dtls = nullptr;
-    std::string dtls_fingerprint;  // a=fingerprint value of that certificate
+    std::string dtls_fingerprint;       // a=fingerprint value of that certificate
+    TlsPeerCheck* tls_check = nullptr;  // SIP over TLS to nodes found in the DHT; may be null
+};
+
+// A call whose media the node relays for a LAN phone (B2BUA, gateway.hpp) instead of
+// playing it: the overlay leg's codecs come from the phone, and once the path is keyed
+// its (S)RTP goes to the bridge rather than to a MediaSession.
+struct BridgeHooks {
+    std::vector<sip::sdp::Codec> codecs;  // offered (outgoing) / accepted (incoming), in order
+    std::string from_aor;                 // outgoing: the phone's AOR in From
+    std::string from_display;
+    std::function<void(int status, std::string_view reason)> on_progress;  // outgoing: 1xx
+    std::function<void(const RemoteMedia&)> on_answered;  // outgoing: the callee answered
+    // Incoming: ICE candidates gathered, answer() may be called now.
+    std::function<void()> on_ready;
+    // The path is ready and keyed: relay with these keys (nullopt = plaintext).
+    std::function<void(const RemoteMedia&, std::optional<media::SrtpKeyMaterial> tx,
+                       std::optional<media::SrtpKeyMaterial> rx)>
+        on_media;
+    std::function<void(std::span<const uint8_t>)> on_packet;  // RTP/RTCP from the path
+    // The peer re-offered with another direction (hold / resume, RFC 6337).
+    std::function<void(sip::sdp::Direction remote)> on_direction;
 };
 
 // True when `target` names a host by IP address (sip:bob@192.0.2.7:5060): such a call
@@ -52,15 +74,28 @@ class Call : public std::enable_shared_from_this<Call> {
   public:
     using EndedFn = std::function<void(const CallReport&)>;
 
-    static std::shared_ptr<Call> dial(CallEnv& env, const std::string& target, EndedFn ended);
+    static std::shared_ptr<Call> dial(CallEnv& env, const std::string& target, EndedFn ended,
+                                      std::shared_ptr<BridgeHooks> bridge = nullptr);
     static std::shared_ptr<Call> incoming(CallEnv& env, std::shared_ptr<sip::Session> session,
-                                          EndedFn ended);
+                                          EndedFn ended,
+                                          std::shared_ptr<BridgeHooks> bridge = nullptr);
     ~Call();
 
     void answer();
     void hangup(const std::string& why = "hung up locally");
+    // Incoming, not answered yet: refuse with this status (e.g. the bridged phone was busy).
+    void reject(int status, const std::string& reason);
     // Queues RFC 4733 digits; a message for the user when they cannot be sent.
     std::string send_dtmf(const std::string& digits);
+    // Hold (RFC 6337 §5.1: re-INVITE with a=sendonly, we stop sending) and resume
+    // (a=sendrecv). A message for the user when it cannot be done now.
+    std::string hold();
+    std::string resume();
+    bool on_hold() const { return holding_; }
+    // Bridged calls: sends a datagram on the overlay path (the relay's output).
+    void send_media(std::span<const uint8_t> packet) { send_datagram(packet); }
+    // Bridged incoming calls: the phone rang.
+    void ringing();
     bool ended() const { return ended_; }
     bool awaiting_answer() const { return incoming_ && !answered_ && !ended_; }
     const CallReport& report() const { return report_; }
@@ -104,6 +139,8 @@ class Call : public std::enable_shared_from_this<Call> {
     bool make_plain_path();            // for a peer without ICE
     void start_plain_media();
     void set_session_handlers();
+    void change_direction(bool hold);
+    void apply_direction();  // media follows local_.direction and remote_.direction
     double since_dial() const;
     std::weak_ptr<Call> weak() { return weak_from_this(); }
 
@@ -118,6 +155,7 @@ class Call : public std::enable_shared_from_this<Call> {
     std::optional<dht::InfoHash> owner_;  // outgoing: key that holds the callee's AOR
     std::shared_ptr<sip::Session> session_;
     std::optional<asio::ip::udp::endpoint> peer_ep_;  // where the peer's SIP comes from
+    std::optional<asio::ip::udp::endpoint> tls_ep_;   // SIP over TLS to a DHT node: checked
     std::shared_ptr<nat::IceAgent> ice_;
     std::unique_ptr<nat::UdpPath> udp_;  // declared before media_: media sends through it
     LocalMedia local_;
@@ -128,6 +166,10 @@ class Call : public std::enable_shared_from_this<Call> {
     std::unique_ptr<media::MediaSession> media_;
     asio::steady_timer ice_timer_, duration_timer_, watchdog_;
     std::shared_ptr<nat::IceAgent> pending_ice_;  // ICE restart under way: the agent taking over
+    std::shared_ptr<BridgeHooks> bridge_;
+    bool holding_ = false;            // we put the peer on hold
+    bool bridge_media_ = false;       // bridged: the relay has the path
+    std::uint64_t rx_datagrams_ = 0;  // RTP/RTCP datagrams from the path (watchdog)
     std::uint64_t last_rx_packets_ = 0;
     Clock::time_point last_rx_change_ = Clock::now();
 };

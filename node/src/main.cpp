@@ -53,6 +53,10 @@ int run_node(PhoneOptions options) {
             phone.answer();
         else if (cmd == "hangup")
             phone.hangup();
+        else if (cmd == "hold")
+            phone.hold();
+        else if (cmd == "resume")
+            phone.resume();
         else if (cmd == "dtmf" && !arg.empty())
             phone.send_dtmf(arg);
         else if ((cmd == "message" || cmd == "msg") && !arg.empty()) {
@@ -68,8 +72,8 @@ int run_node(PhoneOptions options) {
             std::printf("%s\n", phone.status().c_str());
         else
             std::printf(
-                "commands: call AOR | answer | hangup | dtmf DIGITS | message AOR TEXT | status | "
-                "quit\n");
+                "commands: call AOR | answer | hangup | hold | resume | dtmf DIGITS | "
+                "message AOR TEXT | status | quit\n");
         std::fflush(stdout);
     });
     if (options.console && !console.start())

@@ -33,9 +33,9 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
     app.add_option("--duration", o.duration, "hang up this many seconds after answer")
         ->check(CLI::NonNegativeNumber);
     app.add_flag("--keep-running", o.keep_running, "with --call: keep running after the call");
-    app.add_option("--codecs", o.codecs, "codec preference: opus, pcmu")
+    app.add_option("--codecs", o.codecs, "codec preference: opus, pcmu, pcma")
         ->delimiter(',')
-        ->check(CLI::IsMember({"opus", "pcmu"}, CLI::ignore_case))
+        ->check(CLI::IsMember({"opus", "pcmu", "pcma"}, CLI::ignore_case))
         ->capture_default_str();
     app.add_option("--srtp", o.srtp, "encrypt media with SRTP (off sends plaintext RTP)")
         ->capture_default_str();
@@ -56,6 +56,12 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
     app.add_option("--dht-signaling", o.dht_signaling,
                    "also carry SIP through the DHT (encrypted) until the peer answers directly")
         ->capture_default_str();
+    app.add_flag("--tls", o.tls,
+                 "SIP over TLS between nodes: listen on --tls-port, publish that contact, and "
+                 "call other nodes' TLS contacts (their certificate must be the key that holds "
+                 "their DHT binding)");
+    app.add_option("--tls-port", o.tls_port, "TCP port for SIP over TLS (0 = SIP port + 1)")
+        ->capture_default_str();
     app.add_option("--dtmf", o.dtmf, "DTMF digits (0-9*#A-D) to send once a call's media flows")
         ->check([](const std::string& s) {
             return s.find_first_not_of("0123456789*#ABCDabcd") == std::string::npos
@@ -67,6 +73,9 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
         ->capture_default_str();
+    app.add_option("--config", o.config,
+                   "node config file (TOML): [gateway] and [[account]] entries that let plain "
+                   "SIP phones register to this node (docs/user-guide.md)");
     app.add_option("--console", o.console, "read commands (call, answer, hangup, quit) from stdin")
         ->capture_default_str();
 }
@@ -113,6 +122,8 @@ std::string finalize(PhoneOptions& o) {
         o.turn_password = o.turn.substr(colon + 1, at - colon - 1);
         if (o.turn_user.empty()) return "--turn '" + o.turn + "': the user name is empty";
     }
+    if (!o.config.empty())
+        if (auto why = load_node_config(o.config, o.gateway); !why.empty()) return why;
     for (auto& c : o.codecs)
         for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     return {};

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "node_config.hpp"
+
 namespace p2psip::node {
 
 // Everything `p2psip node` can be told; defaults are what a phone on a LAN wants.
@@ -40,6 +42,10 @@ struct PhoneOptions {
     std::string stun;           // HOST:PORT of a STUN server: public SIP contact + srflx candidates
     std::string turn;           // USER:PASSWORD@HOST:PORT of a TURN server (UDP): relay candidates
     bool dht_signaling = true;  // carry SIP through the DHT while direct datagrams fail
+    // SIP over TLS between nodes (protocol.md §6.2): listen, publish a TLS contact, and call
+    // TLS contacts of other nodes, checking their certificate against the DHT binding.
+    bool tls = false;
+    std::uint16_t tls_port = 0;  // 0: the SIP port + 1 (or any, with --sip-port 0)
     // Filled by finalize() from stun/turn.
     std::string stun_host, turn_host, turn_user, turn_password;
     std::uint16_t stun_port = 0, turn_port = 0;
@@ -47,6 +53,9 @@ struct PhoneOptions {
     std::string report_file;  // also write each call report as JSON here
     std::string log_level = "info";
     bool console = true;  // read commands from stdin
+    // Also serve plain SIP phones (registrar + B2BUA), from the config file's accounts.
+    std::filesystem::path config;
+    GatewayOptions gateway;
 };
 
 void add_phone_options(CLI::App& app, PhoneOptions& options);

@@ -25,6 +25,7 @@ Phone::Phone(asio::io_context& io, PhoneOptions options, std::shared_ptr<spdlog:
       quit_timer_(io) {}
 
 Phone::~Phone() {
+    gateway_.reset();
     call_.reset();
     signaling_.reset();
     if (ua_) ua_->stop();
@@ -89,10 +90,25 @@ std::string Phone::start() {
     ucfg.bind_address = options_.bind_address;
     ucfg.port = options_.sip_port;
     ucfg.aor = aor_;
+    if (options_.tls) {
+        // The same certificate pair as DTLS: the node certificate and the identity that
+        // issued it, checked by callers against our binding's key (protocol.md §6.2).
+        ucfg.tls = sip::TlsCredentials{dtls_.certificate_pem, dtls_.private_key_pem};
+        ucfg.tls_port = options_.tls_port   ? options_.tls_port
+                        : options_.sip_port ? static_cast<std::uint16_t>(options_.sip_port + 1)
+                                            : 0;
+    }
     ua_ = std::make_unique<sip::UserAgent>(io_, ucfg);
     if (auto ec = ua_->start())
         return fmt::format("SIP on {}:{}: {}", options_.bind_address, options_.sip_port,
                            ec.message());
+    if (auto* tls = ua_->tls_transport()) {
+        tls->set_peer_verifier(
+            [this](const sip::UdpEndpoint& peer, const std::vector<std::string>& chain) {
+                return tls_check_.check(peer, chain);
+            });
+        log_->info("SIP over TLS listening on {}:{}", options_.bind_address, tls->local_port());
+    }
     ua_->on_incoming([this](std::shared_ptr<sip::Session> s) { on_incoming(std::move(s)); });
     ua_->on_message([this](const sip::InstantMessage& m) {
         // Shown as text: control characters (a terminal's escape sequences) are replaced.
@@ -120,13 +136,20 @@ std::string Phone::start() {
     signaling_->start([this] { addresses_ready_ = true; });
     signaling_->on_contacts_changed([this] {
         if (publisher_ && !quitting_) publisher_->set_contacts(signaling_->contacts());
+        if (gateway_ && !quitting_) gateway_->contacts_changed();
     });
     known_peers_ = std::make_unique<KnownPeers>(options_.data_dir / "known_peers");
     if (auto problem = known_peers_->load(); !problem.empty())
         log_->warn("ignoring bad lines: {}", problem);
     env_ = std::make_unique<CallEnv>(CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_,
                                              signaling_.get(), known_peers_.get(), &dtls_,
-                                             dtls_fingerprint_});
+                                             dtls_fingerprint_, &tls_check_});
+    if (!options_.gateway.accounts.empty()) {
+        gateway_ = std::make_unique<Gateway>(
+            *env_, *dht_, instance_id_, [this] { return signaling_->contacts(); },
+            [this](const CallReport& r) { print_report(r); });
+        if (auto err = gateway_->start(); !err.empty()) return err;
+    }
     // A DHT call waits until the node has joined; a direct URI needs no DHT: dial now.
     dial_pending_ = !options_.call.empty() && !is_direct_uri(options_.call);
     if (!options_.call.empty() && !dial_pending_) asio::post(io_, [this] { dial(options_.call); });
@@ -243,14 +266,29 @@ void Phone::send_dtmf(const std::string& digits) {
     if (auto problem = call_->send_dtmf(digits); !problem.empty()) log_->warn("{}", problem);
 }
 
+void Phone::hold() {
+    if (!call_ || call_->ended()) return log_->warn("no call to put on hold");
+    if (auto problem = call_->hold(); !problem.empty()) log_->warn("hold: {}", problem);
+}
+
+void Phone::resume() {
+    if (!call_ || call_->ended()) return log_->warn("no call to resume");
+    if (auto problem = call_->resume(); !problem.empty()) log_->warn("resume: {}", problem);
+}
+
 std::string Phone::status() const {
-    return fmt::format("{} | dht nodes {} | call: {}", aor_, dht_ ? dht_->good_nodes() : 0,
-                       call_ && !call_->ended() ? call_->report().peer_aor : "none");
+    return fmt::format("{} | dht nodes {} | call: {}{}", aor_, dht_ ? dht_->good_nodes() : 0,
+                       call_ && !call_->ended() ? call_->report().peer_aor : "none",
+                       gateway_ ? gateway_->status() : "");
 }
 
 void Phone::on_incoming(std::shared_ptr<sip::Session> session) {
     if (quitting_) {
         session->reject(480, "Temporarily Unavailable");
+        return;
+    }
+    if (gateway_ && gateway_->serves(session->to_aor())) {
+        gateway_->on_overlay_invite(std::move(session));  // for a phone registered here
         return;
     }
     // The dialog is for us only if its To names the AOR we hold, or our contact address
@@ -270,7 +308,7 @@ void Phone::on_incoming(std::shared_ptr<sip::Session> session) {
                            [this](const CallReport& r) { on_call_ended(r); });
 }
 
-void Phone::on_call_ended(const CallReport& report) {
+void Phone::print_report(const CallReport& report) {
     std::fputs(to_text(report).c_str(), stdout);
     std::fflush(stdout);
     if (!options_.report_file.empty()) {
@@ -278,6 +316,10 @@ void Phone::on_call_ended(const CallReport& report) {
         out << to_json(report) << '\n';
         if (!out) log_->error("cannot write report to {}", options_.report_file);
     }
+}
+
+void Phone::on_call_ended(const CallReport& report) {
+    print_report(report);
     // The call object is still on the stack of its own callback: release it later.
     asio::post(io_, [this, report] {
         if (!options_.call.empty() && !options_.keep_running)
@@ -293,6 +335,7 @@ void Phone::quit(int exit_code) {
     exit_code_ = exit_code;
     join_timer_.cancel();
     if (call_ && !call_->ended()) call_->hangup("node shutting down");
+    if (gateway_) gateway_->stop();  // withdraws the phones' bindings too
     auto finish = [this] {
         quit_timer_.cancel();
         if (ua_) ua_->stop();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "call.hpp"
+#include "gateway.hpp"
 #include "options.hpp"
 #include "p2psip/overlay/publisher.hpp"
 #include "p2psip/overlay/runner_dht.hpp"
@@ -28,6 +29,8 @@ class Phone {
     void answer();
     void hangup();
     void send_dtmf(const std::string& digits);
+    void hold();
+    void resume();
     // RFC 3428 instant message to an AOR (looked up in the DHT) or a direct URI.
     void send_message(const std::string& target, const std::string& text);
     void quit(int exit_code);  // withdraws the binding, then stops the io_context
@@ -38,6 +41,7 @@ class Phone {
     void publish_when_joined(int attempts_left);
     void on_incoming(std::shared_ptr<sip::Session> session);
     void on_call_ended(const CallReport& report);
+    void print_report(const CallReport& report);
     void send_message_to(const sip::Uri& uri, const std::string& to_aor, const std::string& text);
 
     asio::io_context& io_;
@@ -49,12 +53,14 @@ class Phone {
     std::unique_ptr<overlay::RunnerDht> dht_;
     std::unique_ptr<sip::UserAgent> ua_;
     std::unique_ptr<Signaling> signaling_;
+    TlsPeerCheck tls_check_;  // SIP over TLS: the peer's certificate against the DHT
     std::unique_ptr<KnownPeers> known_peers_;  // after ua_: unhooks from its transport first
     std::string instance_id_;
     bool addresses_ready_ = false;  // STUN done (or not configured)
     std::unique_ptr<CallEnv> env_;
     std::shared_ptr<overlay::BindingPublisher> publisher_;
     std::shared_ptr<Call> call_;
+    std::unique_ptr<Gateway> gateway_;  // registrar + B2BUA for phones (--config accounts)
     asio::steady_timer join_timer_, quit_timer_;
     bool quitting_ = false;
     bool dial_pending_ = false;  // --call waits for the DHT before dialing

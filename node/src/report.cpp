@@ -62,6 +62,15 @@ std::string to_text(const CallReport& r) {
         out += fmt::format("pair types:     local {} / remote {}\n", r.local_candidate,
                            r.remote_candidate);
     if (r.ice_restarts) out += fmt::format("ice restarts:   {}\n", r.ice_restarts);
+    if (r.holds) out += fmt::format("holds:          {}\n", r.holds);
+    if (!r.phone.empty()) {
+        out += fmt::format("phone:          {}\n", r.phone);
+        if (!r.phone_codec.empty())
+            out += fmt::format("phone leg:      {}, srtp {}{}\n", r.phone_codec, r.phone_srtp,
+                               r.transcoding ? ", transcoded" : "");
+        out += fmt::format("relayed:        {} to the phone, {} from it\n", r.relayed_to_phone,
+                           r.relayed_from_phone);
+    }
     if (!r.dtmf_sent.empty() || !r.dtmf_received.empty())
         out +=
             fmt::format("dtmf:           sent '{}', received '{}'\n", r.dtmf_sent, r.dtmf_received);
@@ -76,6 +85,11 @@ std::string to_text(const CallReport& r) {
         fmt::format("srtp:           {}\n",
                     r.srtp ? fmt::format("on ({}, keyed by {})", r.srtp_suite, r.keying) : "off");
     if (!r.dtls_peer.empty()) out += fmt::format("peer identity:  {}\n", r.dtls_peer);
+    if (!r.tls_peer.empty()) out += fmt::format("sip tls peer:   {}\n", r.tls_peer);
+    if (!r.phone.empty()) {  // a relayed call: no audio session of our own to report
+        out += "=====================\n";
+        return out;
+    }
     out += fmt::format("packets:        sent {}, received {}, lost {}\n", r.packets_sent,
                        r.packets_received, r.packets_lost);
     out += fmt::format("jitter:         {:.1f} ms\n", r.jitter_ms);
@@ -98,7 +112,8 @@ std::string to_json(const CallReport& r) {
         "\"playout_delay_ms\":{:.1f},\"mos\":{:.2f},\"local_candidate\":{},"
         "\"remote_candidate\":{},\"signaling\":{},\"sip_via_dht\":{},\"ice_restarts\":{},"
         "\"dtmf_sent\":{},\"dtmf_received\":{},\"keying\":{},\"dtls_peer\":{},\"audio_ms\":{},"
-        "\"sip_transport\":{}}}",
+        "\"sip_transport\":{},\"holds\":{},\"phone\":{},\"phone_codec\":{},\"phone_srtp\":{},"
+        "\"transcoding\":{},\"relayed_to_phone\":{},\"relayed_from_phone\":{},\"tls_peer\":{}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
         r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
@@ -108,7 +123,9 @@ std::string to_json(const CallReport& r) {
         r.playout_delay_ms, r.mos, json_string(r.local_candidate), json_string(r.remote_candidate),
         json_string(r.signaling), r.sip_via_dht, r.ice_restarts, json_string(r.dtmf_sent),
         json_string(r.dtmf_received), json_string(r.keying), json_string(r.dtls_peer),
-        json_ms(r.audio_ms), json_string(r.sip_transport));
+        json_ms(r.audio_ms), json_string(r.sip_transport), r.holds, json_string(r.phone),
+        json_string(r.phone_codec), json_string(r.phone_srtp), r.transcoding ? "true" : "false",
+        r.relayed_to_phone, r.relayed_from_phone, json_string(r.tls_peer));
 }
 
 }  // namespace p2psip::node

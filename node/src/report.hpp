@@ -27,6 +27,7 @@ struct CallReport {
     bool media_started = false;  // the audio session ran
     std::string keying;          // "dtls-srtp", "sdes-srtp" or "none"
     std::string dtls_peer;       // DTLS: how the peer's certificate was checked
+    std::string tls_peer;        // SIP over TLS: how the peer's certificate was checked
     std::uint64_t packets_sent = 0, packets_received = 0, packets_lost = 0;
     std::uint64_t srtp_auth_failures = 0;
     double jitter_ms = 0;
@@ -34,6 +35,13 @@ struct CallReport {
     std::optional<double> rtt_ms;  // from RTCP
     double playout_delay_ms = 0;   // mean jitter-buffer delay
     double mos = 0;                // ITU-T G.107 E-model estimate (0: no media)
+    int holds = 0;                 // times the call was put on hold (either side)
+    // Calls relayed for a registered phone (gateway): the phone's side.
+    std::string phone;         // e.g. "sip:alice@example.org at sip:alice@10.0.0.9:5060"
+    std::string phone_codec;   // codec on the phone leg
+    std::string phone_srtp;    // "sdes-srtp (AES_CM_128_HMAC_SHA1_80)" or "none"
+    bool transcoding = false;  // the two legs share no codec
+    std::uint64_t relayed_to_phone = 0, relayed_from_phone = 0;  // RTP/RTCP datagrams
 };
 
 std::string to_text(const CallReport& r);

@@ -26,6 +26,7 @@ std::vector<sdp::Codec> codec_table(const std::vector<std::string>& preference) 
         // RFC 7587 §7: Opus is always signalled as opus/48000/2.
         if (name == "opus") out.push_back({111, "opus", 48000, 2, "useinbandfec=1"});
         if (name == "pcmu") out.push_back({0, "PCMU", 8000, 1, ""});
+        if (name == "pcma") out.push_back({8, "PCMA", 8000, 1, ""});
     }
     // RFC 4733 §7.1.1: DTMF events at the clock of each audio codec offered.
     bool wide = false, narrow = false;
@@ -33,6 +34,16 @@ std::vector<sdp::Codec> codec_table(const std::vector<std::string>& preference) 
     if (wide) out.push_back({101, "telephone-event", 48000, 1, "0-16"});
     if (narrow) out.push_back({100, "telephone-event", 8000, 1, "0-16"});
     return out;
+}
+
+bool sends(sdp::Direction local, sdp::Direction remote) {
+    return (local == sdp::Direction::sendrecv || local == sdp::Direction::sendonly) &&
+           (remote == sdp::Direction::sendrecv || remote == sdp::Direction::recvonly);
+}
+
+bool receives(sdp::Direction local, sdp::Direction remote) {
+    return (local == sdp::Direction::sendrecv || local == sdp::Direction::recvonly) &&
+           (remote == sdp::Direction::sendrecv || remote == sdp::Direction::sendonly);
 }
 
 namespace {
@@ -71,6 +82,7 @@ sdp::AudioParams audio_params(const LocalMedia& local) {
         p.port = local.candidates.front().port;
     }
     p.codecs = local.codecs;
+    p.direction = local.direction;
     p.ptime = 20;
     const bool secure = local.key || !local.fingerprint.empty();
     p.proto = secure ? "RTP/SAVP" : "RTP/AVP";
@@ -179,6 +191,8 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
     }
     const auto& m = *audio.media;
     const auto common = sdp::negotiate(audio.codecs, local.codecs);
+    remote.offered = common;
+    remote.direction = audio.direction;
     std::vector<sdp::Codec> answer_codecs;
     if (!pick_codecs(common, remote, &answer_codecs)) {
         status = 488;
@@ -254,6 +268,8 @@ bool build_answer(const std::string& offer_text, LocalMedia& local, bool allow_p
         return false;
     }
     answer = sdp::to_string(out);
+    // What we declared: RFC 3264 §6.1 from the offer's direction and the one we want.
+    local.direction = sdp::answer_direction(audio.direction, local.direction);
     return true;
 }
 
@@ -274,6 +290,8 @@ bool read_answer(const std::string& answer_text, const LocalMedia& local, Remote
         why = "the answer names no codec we offered";
         return false;
     }
+    remote.offered = common;
+    remote.direction = audio.direction;
     remote.key.reset();
     remote.keying = Keying::none;
     const auto fingerprint = media_or_session(sd, *audio.media, "fingerprint");

@@ -29,6 +29,8 @@ struct LocalMedia {
     // "passive" (set by build_answer).
     std::string setup = "actpass";
     std::vector<sip::sdp::Codec> codecs;
+    // RFC 3264 §5.1 direction we declare: sendonly puts the peer on hold (RFC 6337 §5.1).
+    sip::sdp::Direction direction = sip::sdp::Direction::sendrecv;
 };
 
 // What the peer's SDP says, reduced to what the call needs.
@@ -45,14 +47,24 @@ struct RemoteMedia {
     bool dtls_client = false;  // DTLS: we connect (our setup is active), else we accept
     sip::sdp::Codec codec;     // the one both sides use
     int dtmf_pt = -1;          // RFC 4733 telephone-event at codec.clock; -1: not negotiated
+    // The direction the peer declared (its offer's or answer's a=sendonly/recvonly/...).
+    sip::sdp::Direction direction = sip::sdp::Direction::sendrecv;
+    // Every codec the peer listed that we know (the offer's, in its order); an answer
+    // lists only what was agreed.
+    std::vector<sip::sdp::Codec> offered;
 };
+
+// Whether we send / receive RTP, given what we declared and what the peer declared
+// (RFC 3264 §6.1): both ends must agree on a direction for media to flow in it.
+bool sends(sip::sdp::Direction local, sip::sdp::Direction remote);
+bool receives(sip::sdp::Direction local, sip::sdp::Direction remote);
 
 // From the negotiated list: the first audio codec and the telephone-event at its clock;
 // `answer_list` (optional) gets what an answer should list. False without an audio codec.
 bool pick_codecs(const std::vector<sip::sdp::Codec>& common, RemoteMedia& remote,
                  std::vector<sip::sdp::Codec>* answer_list);
 
-// Codec table in the user's preference order ("opus", "pcmu").
+// Codec table in the user's preference order ("opus", "pcmu", "pcma").
 std::vector<sip::sdp::Codec> codec_table(const std::vector<std::string>& preference);
 
 std::string build_offer(const LocalMedia& local);

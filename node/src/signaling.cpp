@@ -146,6 +146,15 @@ std::vector<std::string> Signaling::contacts() const {
             lan.port = t->local_port();
             out.push_back(lan.to_string());
         }
+    } else if (auto* tls = ua_.tls_transport()) {
+        // SIP over TLS (protocol.md §6.2), last so that nodes without TLS keep using the
+        // first contact. Not behind a NAT: a TCP listener there is out of reach.
+        sip::Uri uri;
+        if (!sip::parse_uri(out.front(), uri)) {
+            uri.port = tls->local_port();
+            uri.params = {{"transport", "tls"}};
+            out.push_back(uri.to_string());
+        }
     }
     return out;
 }
@@ -186,11 +195,19 @@ Signaling::Peer& Signaling::remember(std::shared_ptr<const dht::crypto::PublicKe
 
 std::optional<sip::Uri> Signaling::route_to(const overlay::Binding& b) {
     std::vector<std::pair<sip::Uri, Endpoint>> usable;
+    std::optional<sip::Uri> tls;
     for (const auto& c : b.contacts) {
         sip::Uri uri;
         if (sip::parse_uri(c, uri)) continue;
+        if (sip::uri_transport(uri) == sip::TransportKind::tls) {
+            if (!tls) tls = uri;  // only for callers with TLS themselves (below)
+            continue;
+        }
         if (auto ep = endpoint_of(uri)) usable.emplace_back(uri, *ep);
     }
+    // With TLS on both sides the dialog goes over it (protocol.md §6.2); the caller checks
+    // the certificate against the binding's key before anything is sent (TlsPeerCheck).
+    if (tls && ua_.tls_transport() && endpoint_of(*tls)) return tls;
     if (usable.empty()) return std::nullopt;
     // Contacts are published public first (protocol.md §3). Behind the same NAT as us the
     // public one would need hairpinning, which many NATs (and Linux MASQUERADE) lack.

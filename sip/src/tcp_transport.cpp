@@ -72,6 +72,7 @@ struct TcpTransport::State : std::enable_shared_from_this<TcpTransport::State> {
     std::map<UdpEndpoint, std::shared_ptr<TcpConnection>> conns;
     MessageHandler handler;
     ErrorHandler error_handler;
+    TlsTransport::PeerVerifier verifier;
     TcpTransportStats stats;
     bool open = false;
 
@@ -177,8 +178,19 @@ struct detail::TcpConnection : std::enable_shared_from_this<TcpConnection> {
     void tls_handshake() {
         int r = gnutls_handshake(tls);
         if (r == GNUTLS_E_SUCCESS) {
-            tls_ready = true;
             read_peer_key();
+            // The owner's judgement of the peer's certificate comes before any message is
+            // written or delivered: a refused peer never sees what was queued for it.
+            if (st->verifier) {
+                auto verify = st->verifier;
+                if (auto ec = verify(peer, peer_certs)) {
+                    ++st->stats.tls_refused;
+                    pending_plain.clear();
+                    close(ec);
+                    return;
+                }
+            }
+            tls_ready = true;
             while (!pending_plain.empty() && !closed) {
                 tls_encrypt(pending_plain.front());
                 pending_plain.pop_front();
@@ -529,6 +541,10 @@ TlsTransport::TlsTransport(asio::io_context& io, TlsCredentials credentials, Tcp
 std::string TlsTransport::peer_public_key(const UdpEndpoint& peer) const {
     auto it = state_->conns.find(peer);
     return it == state_->conns.end() ? std::string() : it->second->peer_spki;
+}
+
+void TlsTransport::set_peer_verifier(PeerVerifier verifier) {
+    state_->verifier = std::move(verifier);
 }
 
 std::vector<std::string> TlsTransport::peer_certificates(const UdpEndpoint& peer) const {

@@ -383,6 +383,250 @@ CFG
   pass "baresip->node: node heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a1.txt") dB, baresip heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a2.txt") dB; node->baresip: node heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a3.txt") dB, baresip heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a4.txt") dB; SRTP both calls"
   ;;
 
+tls)
+  # SIP over TLS between nodes found in the DHT (protocol.md §6.2): the dialog runs on TLS
+  # and the callee's certificate is checked against the key that holds its binding. Then
+  # bob dies without withdrawing his binding and mallory, another key, takes his TLS port:
+  # a caller must refuse her certificate before sending her anything.
+  "$P2PSIP_BIN" tone "$DIR/tone.wav" --freq 440 --seconds 5
+  start_bootstrap
+  tls_port=$(( 30000 + RANDOM % 20000 ))
+  start_node bob --auto-answer --record "$DIR/bob.wav" --tls --tls-port "$tls_port"
+  bob_pid=${OVERLAY_PIDS[-1]}
+  wait_for_log "$DIR/bob.err" "published sip:bob@example.org" || fail "bob did not publish"
+  grep "published sip:bob@example.org" "$DIR/bob.err" | grep -q "transport=tls" || fail "bob published no TLS contact"
+  run_node alice --call sip:bob@example.org --play "$DIR/tone.wav" --duration 2 --tls \
+    --report "$DIR/alice.json" || fail "the call over TLS failed"
+  [ "$(json_field "$DIR/alice.json" sip_transport)" = TLS ] || fail "alice's SIP went over $(json_field "$DIR/alice.json" sip_transport)"
+  case "$(json_field "$DIR/alice.json" tls_peer)" in
+    *"holds the DHT binding of sip:bob@example.org"*) ;;
+    *) fail "bob's TLS certificate was not checked: $(json_field "$DIR/alice.json" tls_peer)" ;;
+  esac
+  wait_for_log "$DIR/bob.err" "call ended" 10 || fail "bob's call did not end"
+  "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 20 >"$DIR/analyze.txt" \
+    || fail "tone not found in bob's recording: $(cat "$DIR/analyze.txt")"
+  kill -9 "$bob_pid"
+  sleep 0.5
+  start_node mallory --auto-answer --tls --tls-port "$tls_port"
+  wait_for_log "$DIR/mallory.err" "SIP over TLS listening" || fail "mallory did not take the port"
+  code=0
+  run_node dave --call sip:bob@example.org --tls --duration 1 --report "$DIR/dave.json" || code=$?
+  [ "$code" -ne 0 ] || fail "dave's call to bob succeeded while mallory holds bob's TLS port"
+  reason=$(json_field "$DIR/dave.json" end_reason)
+  case "$reason" in
+    *"is not the key"*"holds the DHT binding of sip:bob@example.org"*) ;;
+    *) fail "dave's call did not end with the identity mismatch: $reason" ;;
+  esac
+  grep -q "incoming call" "$DIR/mallory.err" && fail "mallory received the INVITE"
+  pass "call over SIP/TLS with bob's key checked ($(cat "$DIR/analyze.txt")); impostor refused: $reason"
+  ;;
+
+hold)
+  # Hold and resume from the console (RFC 6337 §5.1): alice re-INVITEs with a=sendonly,
+  # bob answers recvonly and stops sending; resume re-INVITEs with a=sendrecv.
+  base_overlay --report "$DIR/bob.json"
+  node_args alice
+  args=("${NODE_ARGS[@]:0:${#NODE_ARGS[@]}-1}" true)  # the last two are "--console false"
+  ( sleep 4; echo "call sip:bob@example.org"
+    sleep 5; echo hold
+    sleep 3; echo resume
+    sleep 3; echo hangup
+    sleep 2; echo quit ) | "$P2PSIP_BIN" "${args[@]}" --play "$DIR/tone.wav" \
+      --report "$DIR/alice.json" >"$DIR/alice.out" 2>"$DIR/alice.err" || true
+  grep -q "media flowing" "$DIR/alice.err" || fail "the call did not reach media"
+  grep -q "call on hold (the peer answered a=recvonly)" "$DIR/alice.err" || fail "hold was not accepted"
+  grep -q "the peer put the call on hold (the peer sent a=sendonly)" "$DIR/bob.err" || fail "bob did not see the hold"
+  grep -q "media: we receive only" "$DIR/bob.err" || fail "bob kept sending while held"
+  grep -q "call resumed (the peer answered a=sendrecv)" "$DIR/alice.err" || fail "resume was not accepted"
+  grep -q "the peer resumed the call" "$DIR/bob.err" || fail "bob did not see the resume"
+  wait_for_log "$DIR/bob.err" "call ended" 10 || fail "bob's call did not end"
+  sleep 0.3
+  [ "$(json_field "$DIR/alice.json" holds)" = 1 ] || fail "alice's report: holds=$(json_field "$DIR/alice.json" holds)"
+  [ "$(json_field "$DIR/bob.json" holds)" = 1 ] || fail "bob's report: holds=$(json_field "$DIR/bob.json" holds)"
+  "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 15 --last 2 >"$DIR/analyze.txt" \
+    || fail "no tone after resume: $(cat "$DIR/analyze.txt")"
+  pass "hold (sendonly/recvonly) and resume (sendrecv) by re-INVITE; bob heard after resume: $(cat "$DIR/analyze.txt")"
+  ;;
+
+gateway)
+  # Issue 7: two plain SIP phones (Debian's baresip) register with passwords to two p2psip
+  # nodes; each node publishes its phone's AOR in the DHT and bridges the calls. Phone A
+  # calls B's AOR through the DHT and B calls A; audio both ways (a tone each way, found in
+  # both recordings); SRTP on every leg, DTLS-SRTP between the nodes. Also: a wrong password
+  # is refused (and its source blocked), an AOR nobody holds gives 404, hanging up on
+  # either phone ends both legs. baresip 1.0 will not use a loopback-only host: everything
+  # runs in a network namespace of ours (no route out).
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
+  command -v baresip >/dev/null || { echo "SKIP: no baresip"; exit 77; }
+  NS=p2psip-gw-$$
+  ip netns add "$NS" || fail "cannot create namespace"
+  trap 'overlay_cleanup; ip netns del "$NS" 2>/dev/null' EXIT
+  ip -n "$NS" link set lo up
+  ip -n "$NS" link add v0 type veth peer name v1
+  ip -n "$NS" addr add 10.77.0.1/24 dev v0
+  ip -n "$NS" addr add 10.77.0.2/24 dev v0
+  ip -n "$NS" link set v0 up
+  ip -n "$NS" link set v1 up
+  H=10.77.0.1
+  base=$(( 30000 + RANDOM % 10000 ))
+  dht_port=$base reg_a=$((base + 1)) reg_b=$((base + 2)) node_a=$((base + 3)) node_b=$((base + 4))
+  "$P2PSIP_BIN" tone "$DIR/a440.wav" --freq 440 --seconds 30 --rate 8000
+  "$P2PSIP_BIN" tone "$DIR/b880.wav" --freq 880 --seconds 30 --rate 8000
+  ip netns exec "$NS" dhtnode -s -n "$OVERLAY_NETID" -p "$dht_port" >"$DIR/dhtnode.log" 2>&1 </dev/null &
+  OVERLAY_PIDS+=("$!")
+  printf '[gateway]\nlisten = "%s:%s"\nmax_failures = 3\ndigest = ["MD5"]\n\n[[account]]\naor = "sip:alice@example.org"\npassword = "alice-secret"\n' \
+    "$H" "$reg_a" >"$DIR/a.toml"
+  printf '[gateway]\nlisten = "%s:%s"\ndigest = ["MD5"]\n\n[[account]]\naor = "sip:bob@example.org"\nusername = "bob"\npassword = "bob-secret"\n' \
+    "$H" "$reg_b" >"$DIR/b.toml"
+  gw_node() {  # NAME SIP_PORT CONFIG
+    ip netns exec "$NS" "$P2PSIP_BIN" node --user "sip:$1@example.org" --bind "$H" --sip-port "$2" \
+      --dht-port 0 --bootstrap "$H:$dht_port" --network-id "$OVERLAY_NETID" --data-dir "$DIR/$1" \
+      --config "$3" --report "$DIR/$1.json" --console false >"$DIR/$1.out" 2>"$DIR/$1.err" </dev/null &
+    OVERLAY_PIDS+=("$!")
+  }
+  gw_node node-a "$node_a" "$DIR/a.toml"
+  gw_node node-b "$node_b" "$DIR/b.toml"
+  wait_for_log "$DIR/node-a.err" "registrar listening on udp/tcp $H:$reg_a" || fail "node A's registrar did not start"
+  wait_for_log "$DIR/node-b.err" "registrar listening on udp/tcp $H:$reg_b" || fail "node B's registrar did not start"
+  # PHONE NAME SIP_HOST SIP_PORT CTRL_PORT ACCOUNT_LINE TONE
+  phone() {
+    local name=$1 host=$2 port=$3 ctrl=$4 account=$5 tone=$6
+    mkdir -p "$DIR/$name" "$DIR/$name-rec"
+    cat >"$DIR/$name/config" <<CFG
+poll_method epoll
+sip_listen $host:$port
+sip_transports udp
+audio_source aufile,$tone
+audio_player alsa,null
+audio_alert alsa,null
+module_path /usr/lib/baresip/modules
+module g711.so
+module srtp.so
+module aufile.so
+module alsa.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:$ctrl
+snd_path $DIR/$name-rec
+CFG
+    echo "$account" >"$DIR/$name/accounts"
+    ip netns exec "$NS" baresip -f "$DIR/$name" >"$DIR/$name.log" 2>&1 </dev/null &
+    OVERLAY_PIDS+=("$!")
+    eval "PID_$name=\$!"
+  }
+  ctrl() {  # CTRL_PORT COMMAND [PARAMS]: one ctrl_tcp request (netstring-framed JSON)
+    local json="{\"command\":\"$2\",\"params\":\"${3:-}\",\"token\":\"t$RANDOM\"}"
+    ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf '%d:%s,' ${#json} '$json' >&3 && timeout 2 cat <&3 >/dev/null; exit 0"
+  }
+
+  # 1. A wrong password, from 10.77.0.2: refused, nothing registered, then that source is
+  #    blocked (max_failures = 3).
+  phone wrong 10.77.0.2 $((base + 10)) $((base + 11)) \
+    "<sip:alice@example.org>;auth_pass=not-the-password;outbound=\"sip:$H:$reg_a\";regint=60;mediaenc=srtp" "$DIR/a440.wav"
+  for _ in $(seq 150); do
+    grep -q -i -E "401|403|Unauthorized|Forbidden" "$DIR/wrong.log" && break
+    sleep 0.1
+  done
+  grep -q -i -E "401|403|Unauthorized|Forbidden" "$DIR/wrong.log" || fail "baresip saw no refusal for a wrong password"
+  for _ in 1 2 3 4; do ctrl $((base + 11)) uareg 60 >/dev/null 2>&1 || true; sleep 0.5; done
+  sleep 1
+  kill "$PID_wrong" 2>/dev/null || true
+  grep -q "sip:alice@example.org registered" "$DIR/node-a.err" && fail "a wrong password registered alice"
+  grep -q "403" "$DIR/wrong.log" || fail "the source with failed attempts was not refused with 403: $(grep -i -E '40[13]' "$DIR/wrong.log" | tail -3)"
+
+  # 2. The two real phones register.
+  phone pa "$H" $((base + 20)) $((base + 21)) \
+    "<sip:alice@example.org>;auth_pass=alice-secret;outbound=\"sip:$H:$reg_a\";regint=60;mediaenc=srtp;answermode=auto" "$DIR/a440.wav"
+  phone pb "$H" $((base + 30)) $((base + 31)) \
+    "<sip:bob@example.org>;auth_user=bob;auth_pass=bob-secret;outbound=\"sip:$H:$reg_b\";regint=60;mediaenc=srtp;answermode=auto" "$DIR/b880.wav"
+  # A second phone for bob that rings but does not answer: calls fork to both, the first
+  # answer wins and the other gets CANCEL.
+  phone pb2 "$H" $((base + 40)) $((base + 41)) \
+    "<sip:bob@example.org>;auth_user=bob;auth_pass=bob-secret;outbound=\"sip:$H:$reg_b\";regint=60;mediaenc=srtp;answermode=manual" "$DIR/b880.wav"
+  wait_for_log "$DIR/node-a.err" "sip:alice@example.org registered" 30 || fail "phone A did not register"
+  wait_for_log "$DIR/node-b.err" "sip:bob@example.org registered" 30 || fail "phone B did not register"
+  for _ in $(seq 300); do
+    grep "sip:bob@example.org registered" "$DIR/node-b.err" | tail -1 | grep -q ", " && break
+    sleep 0.1
+  done
+  grep "sip:bob@example.org registered" "$DIR/node-b.err" | tail -1 | grep -q ", " || fail "bob's second phone did not register"
+  wait_for_log "$DIR/node-a.err" "published sip:alice@example.org" 30 || fail "node A did not publish alice"
+  wait_for_log "$DIR/node-b.err" "published sip:bob@example.org" 30 || fail "node B did not publish bob"
+
+  # 3. An AOR nobody holds: 404 back to the phone.
+  ctrl $((base + 21)) dial sip:nobody@example.org
+  wait_for_log "$DIR/node-a.err" "call ended: 404" 30 || fail "no 404 for an AOR nobody holds"
+  sleep 1
+  grep -q "404" "$DIR/pa.log" || fail "phone A was not told 404"
+
+  # 4. A calls B's AOR through the DHT; B hangs up.
+  CAPTURE=$DIR/wire.pcap
+  ip netns exec "$NS" tcpdump -i lo -U -n -s 0 -w "$CAPTURE" udp >"$DIR/tcpdump.log" 2>&1 &
+  CAPTURE_PID=$!
+  OVERLAY_PIDS+=("$CAPTURE_PID")
+  wait_for_log "$DIR/tcpdump.log" "listening on" 10 || fail "tcpdump did not start"
+  ctrl $((base + 21)) dial sip:bob@example.org
+  wait_for_log "$DIR/node-a.err" "relaying media" 30 || fail "node A never relayed media"
+  wait_for_log "$DIR/node-b.err" "relaying media" 30 || fail "node B never relayed media"
+  [ "$(grep -c "call for sip:bob@example.org: ringing the phone at" "$DIR/node-b.err")" -eq 2 ] \
+    || fail "the call was not forked to both of bob's phones"
+  sleep 5
+  ctrl $((base + 31)) hangup
+  wait_for_log "$DIR/node-b.err" "call ended" 15 || fail "node B's leg did not end"
+  wait_for_log "$DIR/node-a.err" "call ended: 200 Remote hangup" 15 || fail "node A's overlay leg did not end on B's hangup"
+  sleep 1
+  stop_capture
+  setup_ms=$(grep '"peer":"sip:bob@example.org"' "$DIR/node-a.json" | tail -1 | sed -n 's/.*"answer_ms":\([0-9.]*\).*/\1/p')
+  audio_ms=$(grep '"peer":"sip:bob@example.org"' "$DIR/node-a.json" | tail -1 | sed -n 's/.*"audio_ms":\([0-9.]*\).*/\1/p')
+  # baresip reports a CANCELled incoming call as "session closed" before it was answered.
+  grep -q "Incoming call from" "$DIR/pb2.log" && grep -q "session closed" "$DIR/pb2.log" \
+    || fail "bob's second phone did not ring and get cancelled: $(tail -5 "$DIR/pb2.log")"
+  rec_a=$(grep '"peer":"sip:bob@example.org"' "$DIR/node-a.json" | tail -1)
+  echo "$rec_a" | grep -q '"keying":"dtls-srtp"' || fail "the node-to-node leg was not DTLS-SRTP: $rec_a"
+  echo "$rec_a" | grep -q '"phone_srtp":"sdes-srtp' || fail "phone A's leg was not SDES-SRTP: $rec_a"
+  to_phone=$(echo "$rec_a" | sed -n 's/.*"relayed_to_phone":\([0-9]*\).*/\1/p')
+  from_phone=$(echo "$rec_a" | sed -n 's/.*"relayed_from_phone":\([0-9]*\).*/\1/p')
+  [ "${to_phone:-0}" -ge 100 ] && [ "${from_phone:-0}" -ge 100 ] || fail "relayed only $to_phone/$from_phone packets"
+  sleep 1
+  dec_a=$(ls "$DIR"/pa-rec/*-dec.wav | head -n 1)
+  dec_b=$(ls "$DIR"/pb-rec/*-dec.wav | head -n 1)
+  "$P2PSIP_BIN" analyze "$dec_b" --freq 440 --min-snr 15 >"$DIR/heard_b.txt" || fail "phone B did not hear A's 440 Hz: $(cat "$DIR/heard_b.txt")"
+  "$P2PSIP_BIN" analyze "$dec_a" --freq 880 --min-snr 15 >"$DIR/heard_a.txt" || fail "phone A did not hear B's 880 Hz: $(cat "$DIR/heard_a.txt")"
+  "$WIRE_CHECK" "$CAPTURE" 0 PCMU 440 >"$DIR/wire.txt" || fail "wire_check failed"
+  packets=$(sed -n 's/.*rtp_packets=\([0-9]*\).*/\1/p' "$DIR/wire.txt")
+  snr=$(sed -n 's/^max_snr_db=\([-0-9.]*\).*/\1/p' "$DIR/wire.txt")
+  [ "${packets:-0}" -ge 100 ] || fail "only $packets RTP packets captured"
+  awk -v s="$snr" 'BEGIN { exit !(s < 10) }' || fail "A's tone visible on the wire (snr $snr dB)"
+  mkdir -p "$DIR/call1" && mv "$DIR"/pa-rec/* "$DIR"/pb-rec/* "$DIR/call1/" 2>/dev/null || true
+
+  # 5. B calls A; A hangs up.
+  ctrl $((base + 31)) dial sip:alice@example.org
+  wait_for_log "$DIR/node-b.err" "relaying media" 30 || fail "node B never relayed the second call"
+  wait_for_log "$DIR/node-a.err" "the phone at sip:alice@example.org" 30 || fail "phone A did not answer the call from B"
+  sleep 4
+  ctrl $((base + 21)) hangup
+  for _ in $(seq 150); do
+    [ "$(grep -c '"peer":"sip:alice@example.org"' "$DIR/node-b.json" 2>/dev/null)" -ge 1 ] && break
+    sleep 0.1
+  done
+  grep -q '"peer":"sip:alice@example.org"' "$DIR/node-b.json" || fail "node B's leg of the second call did not end on A's hangup"
+  sleep 1
+  dec_b2=$(ls "$DIR"/pb-rec/*-dec.wav | head -n 1)
+  "$P2PSIP_BIN" analyze "$dec_b2" --freq 440 --min-snr 15 >"$DIR/heard_b2.txt" || fail "second call: phone B did not hear A: $(cat "$DIR/heard_b2.txt")"
+
+  # 6. Bob's phones leave (baresip unregisters on exit): node B withdraws bob's binding.
+  kill "$PID_pb" "$PID_pb2" 2>/dev/null || true
+  wait_for_log "$DIR/node-b.err" "sip:bob@example.org: no phone registered any more" 20 || fail "node B did not see bob unregister"
+  wait_for_log "$DIR/node-b.err" "binding of sip:bob@example.org withdrawn" 20 || fail "node B did not withdraw bob's binding"
+  code=0
+  ip netns exec "$NS" "$P2PSIP_BIN" lookup sip:bob@example.org --bind "$H" --bootstrap "$H:$dht_port" \
+    --network-id "$OVERLAY_NETID" >"$DIR/lookup.txt" 2>&1 || code=$?
+  [ "$code" -ne 0 ] || fail "bob's binding is still found after his phones left: $(cat "$DIR/lookup.txt")"
+  pass "A->B through the DHT: 200 OK to phone A ${setup_ms} ms and audio ${audio_ms} ms after its INVITE reached node A; forked to both of bob's phones (the other cancelled); A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a.txt") dB, B heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b.txt") dB; relayed $to_phone/$from_phone; wire max ${snr} dB over $packets RTP packets; B->A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b2.txt") dB; wrong password refused and blocked; 404 for nobody"
+  ;;
+
 *)
   echo "unknown scenario $SCENARIO" >&2
   exit 2

@@ -717,3 +717,41 @@ TEST(TlsTransport, CertificateChainArrivesInFull) {
     EXPECT_EQ(a.peer_public_key(b_ep), bob.leaf_spki);
     EXPECT_TRUE(a.peer_certificates(UdpEndpoint(kLoopback, 9)).empty());
 }
+
+// The owner's verifier refuses the server's chain: the connection closes before the queued
+// request is sent, the server never sees it, and the client's error handler is told.
+TEST(TlsTransport, RefusedPeerSeesNothing) {
+    const auto alice = make_self_signed("alice");
+    const auto bob = make_chain("bob");
+    const auto mallory = make_chain("mallory");
+    asio::io_context io;
+    TlsTransport a(io, alice.creds), b(io, bob.creds), m(io, mallory.creds);
+    ASSERT_FALSE(a.open("127.0.0.1", 0));
+    ASSERT_FALSE(b.open("127.0.0.1", 0));
+    ASSERT_FALSE(m.open("127.0.0.1", 0));
+    const UdpEndpoint b_ep(kLoopback, b.local_port()), m_ep(kLoopback, m.local_port());
+    std::vector<std::vector<std::string>> judged;
+    a.set_peer_verifier([&](const UdpEndpoint&, const std::vector<std::string>& chain) {
+        judged.push_back(chain);
+        // Only a chain issued by bob's CA is acceptable.
+        return chain.size() == 2 && chain[1] == bob.ca_der
+                   ? std::error_code{}
+                   : std::make_error_code(std::errc::permission_denied);
+    });
+    std::vector<UdpEndpoint> failed;
+    a.set_error_handler([&](const UdpEndpoint& peer, std::error_code) { failed.push_back(peer); });
+    int at_b = 0, at_m = 0;
+    b.set_handler([&](const Message&, const UdpEndpoint&) { ++at_b; });
+    m.set_handler([&](const Message&, const UdpEndpoint&) { ++at_m; });
+    ASSERT_FALSE(a.send(request("OPTIONS", 50), m_ep));
+    ASSERT_FALSE(a.send(request("OPTIONS", 51), b_ep));
+    ASSERT_TRUE(run_until(io, [&] { return at_b == 1 && failed.size() == 1; }));
+    // Give a leaked message time to arrive, then check none did.
+    run_until(
+        io, [] { return false; }, std::chrono::milliseconds(300));
+    EXPECT_EQ(at_m, 0);
+    EXPECT_EQ(failed[0], m_ep);
+    EXPECT_EQ(judged.size(), 2u);
+    EXPECT_EQ(a.stats().tls_refused, 1u);
+    EXPECT_FALSE(a.has_connection(m_ep));
+}

@@ -52,9 +52,10 @@ struct TcpTransportStats {
     uint64_t rejected = 0;     // requests answered 400/505/513 by the transport
     uint64_t dropped = 0;      // malformed messages dropped silently
     uint64_t framing_errors = 0;
-    uint64_t pings = 0;  // RFC 5626 double-CRLF keep-alives received (and answered)
-    uint64_t pongs = 0;  // single CRLFs received
-    uint64_t sent = 0;   // messages queued for sending
+    uint64_t pings = 0;        // RFC 5626 double-CRLF keep-alives received (and answered)
+    uint64_t pongs = 0;        // single CRLFs received
+    uint64_t sent = 0;         // messages queued for sending
+    uint64_t tls_refused = 0;  // TLS peers the verifier refused
 };
 
 // SIP over TCP (RFC 3261 §18): listens on address:port, accepts connections and opens
@@ -135,6 +136,14 @@ class TlsTransport : public TcpTransport {
     // The DER certificates the peer presented on the connection to `peer`, its own first
     // then the rest of its chain as sent; empty under the same conditions as above.
     std::vector<std::string> peer_certificates(const UdpEndpoint& peer) const;
+
+    // Judges the peer's certificate chain (DER, leaf first) when a handshake completes, on
+    // either side, before any message is written or delivered on the connection. An error
+    // closes the connection: what was queued is dropped and the error handler gets the
+    // error. Unset: every peer is accepted.
+    using PeerVerifier = std::function<std::error_code(const UdpEndpoint& peer,
+                                                       const std::vector<std::string>& chain)>;
+    void set_peer_verifier(PeerVerifier verifier);
 };
 
 // RFC 3261 §18.2.2 for streams: `source` while its connection is open, else received (or
