@@ -616,7 +616,31 @@ CFG
   dec_b2=$(ls "$DIR"/pb-rec/*-dec.wav | head -n 1)
   "$P2PSIP_BIN" analyze "$dec_b2" --freq 440 --min-snr 15 >"$DIR/heard_b2.txt" || fail "second call: phone B did not hear A: $(cat "$DIR/heard_b2.txt")"
 
-  # 6. Bob's phones leave (baresip unregisters on exit): node B withdraws bob's binding.
+  # 6. A calls carol, a p2psip node that only speaks Opus: the legs share no codec, so
+  #    node A transcodes (PCMU on the phone leg, Opus toward carol). Carol hangs up.
+  mkdir -p "$DIR/call2" && mv "$DIR"/pa-rec/* "$DIR"/pb-rec/* "$DIR/call2/" 2>/dev/null || true
+  "$P2PSIP_BIN" tone "$DIR/c660.wav" --freq 660 --seconds 30
+  ip netns exec "$NS" "$P2PSIP_BIN" node --user sip:carol@example.org --bind "$H" --sip-port 0 \
+    --dht-port 0 --bootstrap "$H:$dht_port" --network-id "$OVERLAY_NETID" --data-dir "$DIR/carol" \
+    --codecs opus --auto-answer --play "$DIR/c660.wav" --record "$DIR/carol.wav" --duration 4 \
+    --console false >"$DIR/carol.out" 2>"$DIR/carol.err" </dev/null &
+  OVERLAY_PIDS+=("$!")
+  wait_for_log "$DIR/carol.err" "published sip:carol@example.org" 30 || fail "carol did not publish"
+  ctrl $((base + 21)) dial sip:carol@example.org
+  wait_for_log "$DIR/node-a.err" "(transcoding)" 30 || fail "node A did not transcode for carol"
+  wait_for_log "$DIR/carol.err" "call ended" 20 || fail "carol's call did not end"
+  for _ in $(seq 100); do
+    grep -q '"peer":"sip:carol@example.org"' "$DIR/node-a.json" 2>/dev/null && break
+    sleep 0.1
+  done
+  rec_c=$(grep '"peer":"sip:carol@example.org"' "$DIR/node-a.json" | tail -1)
+  echo "$rec_c" | grep -q '"transcoding":true' || fail "node A's report does not say transcoding: $rec_c"
+  sleep 1
+  "$P2PSIP_BIN" analyze "$DIR/carol.wav" --freq 440 --min-snr 15 >"$DIR/heard_c.txt" || fail "carol did not hear phone A through the transcoder: $(cat "$DIR/heard_c.txt")"
+  dec_a3=$(ls "$DIR"/pa-rec/*-dec.wav | head -n 1)
+  "$P2PSIP_BIN" analyze "$dec_a3" --freq 660 --min-snr 15 >"$DIR/heard_a3.txt" || fail "phone A did not hear carol through the transcoder: $(cat "$DIR/heard_a3.txt")"
+
+  # 7. Bob's phones leave (baresip unregisters on exit): node B withdraws bob's binding.
   kill "$PID_pb" "$PID_pb2" 2>/dev/null || true
   wait_for_log "$DIR/node-b.err" "sip:bob@example.org: no phone registered any more" 20 || fail "node B did not see bob unregister"
   wait_for_log "$DIR/node-b.err" "binding of sip:bob@example.org withdrawn" 20 || fail "node B did not withdraw bob's binding"
@@ -624,7 +648,7 @@ CFG
   ip netns exec "$NS" "$P2PSIP_BIN" lookup sip:bob@example.org --bind "$H" --bootstrap "$H:$dht_port" \
     --network-id "$OVERLAY_NETID" >"$DIR/lookup.txt" 2>&1 || code=$?
   [ "$code" -ne 0 ] || fail "bob's binding is still found after his phones left: $(cat "$DIR/lookup.txt")"
-  pass "A->B through the DHT: 200 OK to phone A ${setup_ms} ms and audio ${audio_ms} ms after its INVITE reached node A; forked to both of bob's phones (the other cancelled); A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a.txt") dB, B heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b.txt") dB; relayed $to_phone/$from_phone; wire max ${snr} dB over $packets RTP packets; B->A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b2.txt") dB; wrong password refused and blocked; 404 for nobody"
+  pass "A->B through the DHT: 200 OK to phone A ${setup_ms} ms and audio ${audio_ms} ms after its INVITE reached node A; forked to both of bob's phones (the other cancelled); A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a.txt") dB, B heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b.txt") dB; relayed $to_phone/$from_phone; wire max ${snr} dB over $packets RTP packets; B->A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b2.txt") dB; A<->carol transcoded PCMU/Opus, heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a3.txt") / $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_c.txt") dB; wrong password refused and blocked; 404 for nobody"
   ;;
 
 *)
