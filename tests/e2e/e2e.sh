@@ -605,7 +605,14 @@ CFG
   ctrl $((base + 31)) dial sip:alice@example.org
   wait_for_log "$DIR/node-b.err" "relaying media" 30 || fail "node B never relayed the second call"
   wait_for_log "$DIR/node-a.err" "the phone at sip:alice@example.org" 30 || fail "phone A did not answer the call from B"
-  sleep 4
+  sleep 3
+  # Phone A's hold key: its re-INVITE (a=sendonly) is passed on through the overlay to B.
+  ctrl $((base + 21)) hold
+  wait_for_log "$DIR/node-a.err" "call on hold (the peer answered a=recvonly)" 15 || fail "phone A's hold did not reach the overlay leg"
+  wait_for_log "$DIR/node-b.err" "the peer put the call on hold" 15 || fail "node B did not see the hold"
+  ctrl $((base + 21)) resume
+  wait_for_log "$DIR/node-a.err" "call resumed (the peer answered a=sendrecv)" 15 || fail "phone A's resume did not reach the overlay leg"
+  sleep 3
   ctrl $((base + 21)) hangup
   for _ in $(seq 150); do
     [ "$(grep -c '"peer":"sip:alice@example.org"' "$DIR/node-b.json" 2>/dev/null)" -ge 1 ] && break
@@ -648,7 +655,7 @@ CFG
   ip netns exec "$NS" "$P2PSIP_BIN" lookup sip:bob@example.org --bind "$H" --bootstrap "$H:$dht_port" \
     --network-id "$OVERLAY_NETID" >"$DIR/lookup.txt" 2>&1 || code=$?
   [ "$code" -ne 0 ] || fail "bob's binding is still found after his phones left: $(cat "$DIR/lookup.txt")"
-  pass "A->B through the DHT: 200 OK to phone A ${setup_ms} ms and audio ${audio_ms} ms after its INVITE reached node A; forked to both of bob's phones (the other cancelled); A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a.txt") dB, B heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b.txt") dB; relayed $to_phone/$from_phone; wire max ${snr} dB over $packets RTP packets; B->A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b2.txt") dB; A<->carol transcoded PCMU/Opus, heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a3.txt") / $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_c.txt") dB; wrong password refused and blocked; 404 for nobody"
+  pass "A->B through the DHT: 200 OK to phone A ${setup_ms} ms and audio ${audio_ms} ms after its INVITE reached node A; forked to both of bob's phones (the other cancelled); A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a.txt") dB, B heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b.txt") dB; relayed $to_phone/$from_phone; wire max ${snr} dB over $packets RTP packets; B->A heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_b2.txt") dB; hold/resume from phone A passed through; A<->carol transcoded PCMU/Opus, heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_a3.txt") / $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/heard_c.txt") dB; wrong password refused and blocked; 404 for nobody"
   ;;
 
 *)
