@@ -948,6 +948,7 @@ void Call::end(int status, const std::string& reason) {
     if (ice_) ice_->close();
     if (pending_ice_) pending_ice_->close();
     if (udp_) udp_->close();
+    if (tls_ep_) env_.tls_check->forget(*tls_ep_);
     if (env_.signaling && !report_.call_id.empty()) {
         report_.sip_via_dht = env_.signaling->via_dht(report_.call_id);
         if (peer_ep_) report_.signaling = env_.signaling->path_to(*peer_ep_);
