@@ -135,13 +135,28 @@ std::shared_ptr<BridgeHooks> Bridge::make_hooks() {
     h->on_direction = [weak](sdp::Direction remote) {
         auto self = weak.lock();
         if (!self || self->ended_ || !self->phone_ || !self->phone_answered_) return;
-        // The far end held or resumed us: tell the phone the same way (RFC 6337 §5.1).
+        // The far end held (a=sendonly / inactive) or resumed (sendrecv) the call: ask the
+        // same of the phone (RFC 6337 §5.1). Other changes are not a hold.
+        sdp::Direction want;
+        if (remote == sdp::Direction::sendonly || remote == sdp::Direction::inactive)
+            want = sdp::Direction::sendonly;
+        else if (remote == sdp::Direction::sendrecv)
+            want = sdp::Direction::sendrecv;
+        else
+            return;
+        if (want == self->phone_want_) return;
+        self->phone_want_ = want;
         LocalMedia fresh = self->phone_local_;
-        fresh.direction = remote == sdp::Direction::sendrecv ? sdp::Direction::sendrecv
-                                                             : sdp::Direction::sendonly;
+        fresh.direction = want;
         self->phone_->reinvite(build_offer(fresh), [weak, fresh](int status, std::string) {
             auto self = weak.lock();
-            if (self && status == 200) self->phone_local_.direction = fresh.direction;
+            if (!self) return;
+            if (status == 200)
+                self->phone_local_.direction = fresh.direction;
+            else
+                self->env_.log->warn(
+                    "the phone refused the {} ({})",
+                    fresh.direction == sdp::Direction::sendrecv ? "resume" : "hold", status);
         });
     };
     return h;
@@ -281,9 +296,13 @@ void Bridge::start_incoming(std::shared_ptr<sip::Session> overlay,
     const auto offer = build_offer(phone_local_);
     for (const auto& reg : contacts) {
         sip::Uri target = reg.contact_uri;
-        if (!is_ip_literal(target.host)) {  // a name we cannot resolve: where it registered from
-            target.host = reg.source.endpoint.address().to_string();
-            target.port = reg.source.endpoint.port();
+        // A Contact we cannot reach as written (a host name, or a private address behind a
+        // NAT that rewrote the REGISTER's source): where the REGISTER came from over UDP.
+        const auto& src = reg.source.endpoint;
+        if (!is_ip_literal(target.host) || (reg.source.transport == sip::TransportKind::udp &&
+                                            target.host != src.address().to_string())) {
+            target.host = src.address().to_string();
+            target.port = src.port();
         }
         auto slot = std::make_shared<std::weak_ptr<sip::Session>>();
         sip::SessionHandlers h;
@@ -374,6 +393,13 @@ void Bridge::on_fork_closed(const std::shared_ptr<sip::Session>& fork, int statu
         best_fork_status_ = status;
         best_fork_reason_ = reason;
     }
+    // RFC 3261 §16.7 step 5: a 6xx ends the search at once; CANCEL the other phones.
+    if (!phone_ && status >= 600 && call_) {
+        for (const auto& f : forks_)
+            if (f != fork) f->hangup();
+        call_->reject(status, reason);
+        return;
+    }
     if (!phone_ && forks_closed_ == forks_.size() && call_)
         call_->reject(best_fork_status_ == 487 ? 480 : best_fork_status_,
                       best_fork_status_ == 487 ? "Temporarily Unavailable" : best_fork_reason_);
@@ -401,7 +427,13 @@ void Bridge::watch_phone(const std::shared_ptr<sip::Session>& phone) {
 void Bridge::on_phone_reoffer(std::string_view offer_view,
                               std::function<void(std::string)> respond) {
     LocalMedia trial = phone_local_;
-    trial.direction = sdp::Direction::sendrecv;  // we do not hold the phone ourselves
+    // RFC 3264 §8.4: what we want stays what we last asked (sendonly while the far end
+    // holds the call).
+    trial.direction = phone_want_;
+    if (offer_view.empty()) {  // an offerless re-INVITE: our offer goes in the 200
+        respond(build_offer(trial));
+        return;
+    }
     trial.codecs = preferring({phone_remote_.codec}, true);
     RemoteMedia remote;
     std::string answer, why;
@@ -414,8 +446,13 @@ void Bridge::on_phone_reoffer(std::string_view offer_view,
     }
     if (remote.address != phone_remote_.address || remote.port != phone_remote_.port)
         (void)udp_->set_remote(remote.address, remote.port);
-    const bool was_held = phone_remote_.direction != sdp::Direction::sendrecv;
-    const bool held = remote.direction != sdp::Direction::sendrecv;
+    // Only sendonly / inactive from the phone is its hold key (RFC 6337 §5.1); recvonly is
+    // its answer to a hold passed on from the far end.
+    auto holding = [](sdp::Direction d) {
+        return d == sdp::Direction::sendonly || d == sdp::Direction::inactive;
+    };
+    const bool was_held = holding(phone_remote_.direction);
+    const bool held = holding(remote.direction);
     remote.offered = phone_remote_.offered;
     phone_local_ = trial;
     phone_remote_ = remote;
@@ -484,10 +521,17 @@ void Bridge::on_call_ended(const CallReport& report) {
             phone_->hangup();  // BYE
         else {
             // The reason phrase without the status the end reason starts with.
-            const int status = report.status >= 300 ? report.status : 500;
+            int status = report.status >= 300 ? report.status : 500;
             std::string reason = report.end_reason;
             if (const auto code = std::to_string(status) + " "; reason.rfind(code, 0) == 0)
                 reason.erase(0, code.size());
+            // Responses that only make sense with their headers (a redirect's Contact, a
+            // far server's challenge) must not reach the phone bare: it would retry with
+            // its own credentials and count as failed logins here.
+            if (status < 400 || status == 401 || status == 407) {
+                reason = "Temporarily Unavailable (" + reason + ")";
+                status = 480;
+            }
             phone_->reject(status, reason);
         }
     } else {

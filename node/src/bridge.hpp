@@ -90,6 +90,8 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
     std::vector<sip::sdp::Codec> overlay_offered_;  // incoming: codecs the caller offered, ours
     bool phone_answered_ = false, overlay_ready_ = false;
     bool phone_rtcp_mux_ = true;
+    // What we ask of the phone: sendonly while the far end holds the call (RFC 6337 §5.1).
+    sip::sdp::Direction phone_want_ = sip::sdp::Direction::sendrecv;
     bool transcoding_ = false;
     std::unique_ptr<media::RtpRelay> relay_;
     std::optional<CallReport> overlay_report_;

@@ -248,6 +248,14 @@ void Call::send_offer(const sip::Uri& contact) {
         if (!sip::make_endpoint(contact.host, contact.port ? contact.port : 5061, ep)) {
             env_.tls_check->expect(ep, *owner_, report_.peer_aor);
             tls_ep_ = ep;
+            // A connection that is already up (reused, RFC 3261 §18) had its handshake
+            // judged against someone else's expectation, or none: judge it for this call.
+            auto* tls = env_.ua.tls_transport();
+            if (tls && tls->has_connection(ep) &&
+                env_.tls_check->check(ep, tls->peer_certificates(ep))) {
+                end(503, env_.tls_check->refusal(ep));
+                return;
+            }
         }
     }
     sip::InviteOptions opts;
@@ -948,7 +956,7 @@ void Call::end(int status, const std::string& reason) {
     if (ice_) ice_->close();
     if (pending_ice_) pending_ice_->close();
     if (udp_) udp_->close();
-    if (tls_ep_) env_.tls_check->forget(*tls_ep_);
+    if (tls_ep_ && owner_) env_.tls_check->forget(*tls_ep_, *owner_);
     if (env_.signaling && !report_.call_id.empty()) {
         report_.sip_via_dht = env_.signaling->via_dht(report_.call_id);
         if (peer_ep_) report_.signaling = env_.signaling->path_to(*peer_ep_);

@@ -161,7 +161,8 @@ void Gateway::on_phone_invite(std::shared_ptr<sip::Session> session) {
     if (sip::parse_uri(request->request_uri(), target) || target.user.empty())
         return session->reject(404, "Not Found");
     // Dialled by user name only, the phone puts our address as the domain: the account's.
-    if (target.host == listen_host_) {
+    const bool wildcard = listen_host_ == "0.0.0.0" || listen_host_ == "::";
+    if (target.host == listen_host_ || (wildcard && target.port == lan_->port())) {
         sip::Uri mine;
         (void)sip::parse_uri(account->aor, mine);
         target.host = mine.host;

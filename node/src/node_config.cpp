@@ -1,5 +1,6 @@
 #include "node_config.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -151,16 +152,24 @@ std::string load_node_config(const std::filesystem::path& path, GatewayOptions& 
     return {};
 }
 
+namespace {
+bool is_private_v4(std::uint32_t a) {  // host order
+    return (a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8 || (a >> 24) == 127;
+}
+}  // namespace
+
 std::string default_registrar_address(const std::string& bind) {
-    if (bind != "0.0.0.0" && bind != "::" && !bind.empty()) return bind;
+    in_addr given{};
+    if (::inet_pton(AF_INET, bind.c_str(), &given) == 1 && is_private_v4(ntohl(given.s_addr)) &&
+        given.s_addr != 0)
+        return bind;
     std::string found = "127.0.0.1";
     ifaddrs* list = nullptr;
     if (::getifaddrs(&list) != 0) return found;
     for (auto* i = list; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
         const auto a = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
-        const bool rfc1918 = (a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8;
-        if (rfc1918) {
+        if (is_private_v4(a) && (a >> 24) != 127) {
             found = fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
             break;
         }

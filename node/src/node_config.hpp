@@ -37,9 +37,10 @@ inline constexpr std::uint16_t kDefaultRegistrarPort = 5070;
 // string"), empty when fine.
 std::string load_node_config(const std::filesystem::path& path, GatewayOptions& out);
 
-// The address the registrar listens on when the config names none: `bind` unless it is a
-// wildcard, else the first private (RFC 1918) IPv4 address of this host, else loopback.
-// Never 0.0.0.0: phones must be let in on purpose (listen = "0.0.0.0:5070").
+// The address the registrar listens on when the config names none: `bind` when it is a
+// private (RFC 1918) or loopback address, else (a wildcard or a public address) the first
+// private IPv4 address of this host, else loopback. Never a wildcard or a public address:
+// phones from elsewhere must be let in on purpose (listen = "0.0.0.0:5070").
 std::string default_registrar_address(const std::string& bind);
 
 }  // namespace p2psip::node

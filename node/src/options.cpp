@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "p2psip/sip/transport.hpp"
+#include "p2psip/sip/uri.hpp"
 
 namespace p2psip::node {
 
@@ -122,8 +123,18 @@ std::string finalize(PhoneOptions& o) {
         o.turn_password = o.turn.substr(colon + 1, at - colon - 1);
         if (o.turn_user.empty()) return "--turn '" + o.turn + "': the user name is empty";
     }
-    if (!o.config.empty())
+    if (!o.config.empty()) {
         if (auto why = load_node_config(o.config, o.gateway); !why.empty()) return why;
+        // The node's own binding and an account's would be one DHT value (same AOR and
+        // instance): a phone unregistering would withdraw the node.
+        std::string user = o.user;
+        if (user.rfind("sip:", 0) != 0 && user.rfind("sips:", 0) != 0) user = "sip:" + user;
+        const auto own = sip::canonical_aor(user);
+        for (const auto& a : o.gateway.accounts)
+            if (a.aor == own)
+                return o.config.string() + ": account " + a.aor +
+                       " is this node's own --user; give the node another AOR";
+    }
     for (auto& c : o.codecs)
         for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     return {};

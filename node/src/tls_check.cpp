@@ -14,8 +14,9 @@ void TlsPeerCheck::expect(const Endpoint& peer, const dht::InfoHash& owner,
     verified_.erase(peer);
 }
 
-void TlsPeerCheck::forget(const Endpoint& peer) {
-    expected_.erase(peer);
+void TlsPeerCheck::forget(const Endpoint& peer, const dht::InfoHash& owner) {
+    if (auto it = expected_.find(peer); it != expected_.end() && it->second.owner == owner)
+        expected_.erase(it);
 }
 
 std::error_code TlsPeerCheck::check(const Endpoint& peer, const std::vector<std::string>& chain) {

@@ -24,7 +24,8 @@ class TlsPeerCheck {
     // The next TLS connection to `peer` must show a chain issued by `owner` (the key that
     // holds `aor` in the DHT).
     void expect(const Endpoint& peer, const dht::InfoHash& owner, const std::string& aor);
-    void forget(const Endpoint& peer);
+    // Drops the expectation for `peer` if it is still this owner's (calls may overlap).
+    void forget(const Endpoint& peer, const dht::InfoHash& owner);
 
     // `chain`: DER certificates, leaf first. {} = accepted (also when nothing is expected:
     // incoming connections and direct URIs).

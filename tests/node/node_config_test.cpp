@@ -1,5 +1,7 @@
 #include "node_config.hpp"
+#include "options.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -99,11 +101,40 @@ TEST_F(NodeConfigTest, ErrorsNameFileLineAndKey) {
     EXPECT_NE(why.find(":1: key 'users': unknown key"), std::string::npos) << why;
 }
 
-TEST(DefaultRegistrarAddress, NeverAWildcard) {
+TEST(DefaultRegistrarAddress, NeverAWildcardNorAPublicAddress) {
     EXPECT_EQ(default_registrar_address("192.168.7.1"), "192.168.7.1");
-    const auto a = default_registrar_address("0.0.0.0");
-    EXPECT_NE(a, "0.0.0.0");
-    EXPECT_FALSE(a.empty());
+    EXPECT_EQ(default_registrar_address("10.1.2.3"), "10.1.2.3");
+    EXPECT_EQ(default_registrar_address("127.0.0.1"), "127.0.0.1");
+    for (const char* bind : {"0.0.0.0", "198.51.100.7"}) {
+        const auto a = default_registrar_address(bind);
+        EXPECT_NE(a, bind);
+        EXPECT_FALSE(a.empty());
+        in_addr got{};
+        ASSERT_EQ(::inet_pton(AF_INET, a.c_str(), &got), 1) << a;
+        const auto h = ntohl(got.s_addr);
+        EXPECT_TRUE((h >> 24) == 10 || (h >> 20) == 0xAC1 || (h >> 16) == 0xC0A8 ||
+                    (h >> 24) == 127)
+            << a;
+    }
+}
+
+}  // namespace
+}  // namespace p2psip::node
+
+namespace p2psip::node {
+namespace {
+
+TEST_F(NodeConfigTest, AnAccountCannotBeTheNodesOwnAor) {
+    PhoneOptions o;
+    o.user = "alice@Example.org";
+    o.data_dir = dir_;
+    o.config = write("[[account]]\naor = \"sip:alice@example.org\"\npassword = \"x\"\n");
+    const auto why = finalize(o);
+    EXPECT_NE(why.find("own --user"), std::string::npos) << why;
+    o.user = "sip:gw@example.org";
+    o.gateway = {};
+    EXPECT_EQ(finalize(o), "");
+    ASSERT_EQ(o.gateway.accounts.size(), 1u);
 }
 
 }  // namespace
