@@ -30,7 +30,52 @@ std::optional<dht::InfoHash> choose_owner(const std::vector<Claim>& claims,
     return owner;
 }
 
+std::optional<SearchProgress> parse_search_log(std::string_view log) {
+    // A node line (Dht::dumpSearch, OpenDHT 2.4):
+    // "%3u <40 hex id> <'*'|' '> [<pending count|' '><'x' if expired|' '>] [<s><g>] ..."
+    // s: 'u' answered since the latest get started, 's' earlier, '-' not synced;
+    // g: 'f' a get request pending, 'c' pending and candidate (a retry), ' ' none.
+    constexpr unsigned target_nodes = 8;  // OpenDHT's TARGET_NODES: what a get waits for
+    SearchProgress p;
+    while (!log.empty()) {
+        const auto eol = log.find('\n');
+        auto line = log.substr(0, eol);
+        log = eol == std::string_view::npos ? std::string_view{} : log.substr(eol + 1);
+        std::size_t i = 0;
+        while (i < line.size() && line[i] == ' ') ++i;
+        const auto digits = i;
+        while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+        if (i == digits || i + 1 + 40 > line.size() || line[i] != ' ') continue;
+        bool hex = true;
+        for (std::size_t k = i + 1; k < i + 41; ++k) {
+            const char c = line[k];
+            hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+        }
+        if (!hex) continue;
+        const auto conn = line.find('[', i + 41);
+        const auto conn_end = conn == std::string_view::npos ? conn : line.find(']', conn);
+        const auto get = conn_end == std::string_view::npos ? conn_end : line.find('[', conn_end);
+        if (get == std::string_view::npos || get + 3 >= line.size() || line[get + 3] != ']' ||
+            conn_end == conn + 1)
+            return std::nullopt;  // a node line this parser does not understand
+        const bool expired = line[conn_end - 1] == 'x';
+        const char s = line[get + 1], g = line[get + 2];
+        if (expired || g == 'c') continue;  // OpenDHT's "bad" nodes: the get skips them too
+        if (p.closest == target_nodes) continue;
+        ++p.closest;
+        if (s == 'u' && g == ' ') ++p.answered;
+    }
+    return p;
+}
+
 namespace {
+
+// `quorum` answers of OpenDHT's 8 target nodes. A search that knows fewer live nodes is
+// either young (the closest are still being found: a majority of what it knows could all
+// be one party's) or in a small overlay, where the whole get is quick anyway: no early end.
+bool quorum_met(const SearchProgress& p, unsigned quorum) {
+    return p.closest >= 8 && p.answered >= std::max(quorum, 1u);
+}
 
 struct LookupState {
     std::string aor;
@@ -42,7 +87,11 @@ struct LookupState {
     std::map<std::pair<dht::InfoHash, std::string>, Binding> bindings;  // per (signer, instance)
     std::size_t ignored = 0;
     DhtAccess::TimerId timer = 0;
+    DhtAccess::TimerId poll_timer = 0;
     bool finished = false;
+    bool asking = false;  // a search_progress request is out
+    bool quorum_unsupported = false;
+    SearchProgress progress;
     std::chrono::milliseconds first_complete{-1};
 
     void note_progress() {
@@ -53,6 +102,15 @@ struct LookupState {
                     std::chrono::steady_clock::now() - started);
                 return;
             }
+    }
+
+    // Exactly one key claims the name and a live binding of it is in hand.
+    bool single_complete() const {
+        if (claims.size() != 1) return false;
+        const auto& owner = claims.begin()->first;
+        for (const auto& [key, b] : bindings)
+            if (key.first == owner && b.expires > now && !b.contacts.empty()) return true;
+        return false;
     }
 
     bool pinned_complete() const {
@@ -84,12 +142,15 @@ struct LookupState {
             it->second = std::move(b);
     }
 
-    void finish(DhtAccess& dht, bool timed_out) {
+    void finish(DhtAccess& dht, bool timed_out, bool early = false) {
         if (finished) return;
         finished = true;
         if (timer && !timed_out) dht.cancel(timer);
+        if (poll_timer) dht.cancel(poll_timer);
         LookupResult result;
         result.aor = aor;
+        result.early = early;
+        result.progress = progress;
         result.ignored = ignored;
         result.first_complete = first_complete;
         result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -119,6 +180,55 @@ struct LookupState {
         auto cb = std::move(done);
         cb(ec, std::move(result));
     }
+
+    // Called after new values and on each poll: ends the lookup early when that is safe.
+    // Returns false once the lookup is over.
+    static bool check(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
+        auto& st = *self;
+        if (st.finished) return false;
+        // A pinned owner cannot be displaced by another claim, so its claim and a live
+        // binding are the whole answer: no need to wait for every node (protocol.md §4).
+        if (st.pinned_complete()) {
+            st.finish(dht, false, true);
+            return false;
+        }
+        if (st.options.pinned_owner) return true;
+        // Two keys claim it: name_conflict, which no later answer can undo.
+        if (st.claims.size() >= 2) {
+            st.finish(dht, false, true);
+            return false;
+        }
+        if (st.options.quorum == 0 || st.quorum_unsupported || st.asking || !st.single_complete())
+            return true;
+        st.asking = true;
+        dht.search_progress(aor_key(st.aor), [self, &dht](std::optional<SearchProgress> p) {
+            auto& st = *self;
+            st.asking = false;
+            if (st.finished) return;
+            if (!p) {
+                st.quorum_unsupported = true;  // wait for the whole get
+                return;
+            }
+            st.progress = *p;
+            // protocol.md §4: enough of the closest storage nodes have answered, and all
+            // their values are in (search_progress's contract); claims can only have grown
+            // since single_complete(), so look again.
+            if (st.single_complete() && quorum_met(*p, st.options.quorum)) {
+                st.finish(dht, false, true);
+                return;
+            }
+            if (st.claims.size() >= 2) {
+                st.finish(dht, false, true);
+                return;
+            }
+            if (!st.poll_timer)
+                st.poll_timer = dht.call_after(st.options.quorum_poll, [self, &dht] {
+                    self->poll_timer = 0;
+                    check(self, dht);
+                });
+        });
+        return !st.finished;
+    }
 };
 
 }  // namespace
@@ -137,13 +247,7 @@ void lookup(DhtAccess& dht, std::string aor, LookupOptions options,
             if (state->finished) return false;
             for (const auto& v : values) state->add(*v);
             state->note_progress();
-            // A pinned owner cannot be displaced by another claim, so its claim and a live
-            // binding are the whole answer: no need to wait for every node (protocol.md §4).
-            if (state->pinned_complete()) {
-                state->finish(dht, false);
-                return false;
-            }
-            return true;
+            return LookupState::check(state, dht);
         },
         [state, &dht](bool) { state->finish(dht, false); });
 }

@@ -173,6 +173,18 @@ void RunnerDht::cancel_listen(std::uint64_t token) {
     listens_.erase(it);
 }
 
+void RunnerDht::search_progress(const dht::InfoHash& key,
+                                std::function<void(std::optional<SearchProgress>)> done) {
+    std::optional<SearchProgress> progress;
+    if (running_) progress = parse_search_log(runner_.getSearchLog(key, AF_INET));
+    // OpenDHT's thread posts a get's values while it holds the lock getSearchLog takes,
+    // before the answer shows in the log: posting this report puts it after them.
+    auto alive = alive_;
+    asio::post(io_, [alive, done = std::move(done), progress] {
+        if (*alive) done(progress);
+    });
+}
+
 std::chrono::system_clock::time_point RunnerDht::now() const {
     return std::chrono::system_clock::now();
 }

@@ -1,4 +1,4 @@
-// p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--out DIR]
+// p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--out DIR]
 // (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv
 // (deterministic for a scenario and seed), perf.json (wall-clock figures) and PNG plots.
 #include <fmt/format.h>
@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
     std::optional<std::uint64_t> seed;
     std::optional<std::uint32_t> nodes;
     std::optional<double> duration;
+    std::optional<std::uint32_t> quorum;
     bool quiet = false;
     app.add_option("scenario", scenario_path, "scenario TOML file")
         ->required()
@@ -96,6 +97,10 @@ int main(int argc, char** argv) {
     app.add_option("--seed", seed, "override the scenario's seed");
     app.add_option("--nodes", nodes, "override the number of nodes");
     app.add_option("--duration", duration, "override the simulated seconds");
+    app.add_option("--quorum", quorum,
+                   "override workload.lookup_quorum: answers of the 8 closest nodes a lookup "
+                   "waits for (0: the whole get)")
+        ->check(CLI::Range(0, 8));
     app.add_option("--out", out_dir, "output directory")->capture_default_str();
     app.add_flag("--quiet", quiet, "no progress line");
     CLI11_PARSE(app, argc, argv);
@@ -109,6 +114,7 @@ int main(int argc, char** argv) {
     if (seed) sc.seed = *seed;
     if (nodes) sc.nodes = *nodes;
     if (duration) sc.duration_s = *duration;
+    if (quorum) sc.lookup_quorum = *quorum;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();
@@ -150,7 +156,8 @@ int main(int argc, char** argv) {
         "  \"median_rtt_ms\": {},\n  \"loss\": {},\n  \"nat_fraction\": {},\n  \"churn\": {},\n"
         "  \"lookups\": {},\n  \"lookups_finished\": {},\n  \"successes\": {},\n  "
         "\"success_rate\": {:.5f},\n"
-        "  \"timeouts\": {},\n  \"not_found\": {},\n  \"stale\": {},\n"
+        "  \"timeouts\": {},\n  \"not_found\": {},\n  \"conflicts\": {},\n  \"stale\": {},\n"
+        "  \"lookup_quorum\": {},\n  \"early_finishes\": {},\n"
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
         "  \"first_binding_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}}},\n"
@@ -160,7 +167,8 @@ int main(int argc, char** argv) {
         "\"publish_failures\": {}\n}}\n",
         sc.name, sc.seed, sc.nodes, r.simulated_s, sc.median_rtt_ms, sc.loss, sc.nat_fraction,
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
-        r.not_found, r.wrong, percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
+        r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early,
+        percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
         percentile(r.latencies_ms, 0.99),
         r.latencies_ms.empty()
             ? 0.0

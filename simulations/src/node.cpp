@@ -121,6 +121,13 @@ void Node::get(const dht::InfoHash& key, std::function<bool(const Values&)> on_v
     sim.schedule_wake(*this, sim.now_ns());
 }
 
+void Node::search_progress(const dht::InfoHash& key,
+                           std::function<void(std::optional<overlay::SearchProgress>)> done) {
+    // Synchronous: values reach the get's callback inside the same periodic() that
+    // updates the search, so everything the log counts has been delivered already.
+    done(dht ? overlay::parse_search_log(dht->getSearchLog(key, AF_INET)) : std::nullopt);
+}
+
 std::chrono::system_clock::time_point Node::now() const {
     return std::chrono::system_clock::now();
 }

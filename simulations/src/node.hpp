@@ -29,6 +29,8 @@ class Node final : public overlay::DhtAccess {
     std::chrono::system_clock::time_point now() const override;
     TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
     void cancel(TimerId id) override;
+    void search_progress(const dht::InfoHash& key,
+                         std::function<void(std::optional<overlay::SearchProgress>)> done) override;
 
     void start_dht(std::uint64_t network_id);
     void stop_dht();

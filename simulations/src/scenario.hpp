@@ -34,6 +34,9 @@ struct Scenario {
     bool publish = true;
     std::uint32_t binding_ttl_s = 600;
     double lookup_timeout_s = 10;
+    // overlay::LookupOptions::quorum: end a lookup once this many of the 8 closest storage
+    // nodes answered (5, a majority, is the phone's default); 0: wait for OpenDHT's whole get.
+    std::uint32_t lookup_quorum = 5;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

@@ -338,6 +338,7 @@ void Simulator::start_lookup() {
     const std::int64_t started = now_;
     overlay::LookupOptions opts;
     opts.timeout = std::chrono::milliseconds(static_cast<long>(scenario_.lookup_timeout_s * 1000));
+    opts.quorum = scenario_.lookup_quorum;
     overlay::lookup(
         *src, dst->aor, opts,
         [this, want, started, dst_index, dst_session](std::error_code ec, overlay::LookupResult r) {
@@ -352,7 +353,11 @@ void Simulator::start_lookup() {
                 const double ms = static_cast<double>(now_ - started) / 1e6;
                 results_.latencies_ms.push_back(ms);
                 results_.first_ms.push_back(static_cast<double>(r.first_complete.count()));
+                if (r.early) ++results_.early;
                 interval_latencies_.push_back(ms);
+            } else if (ec == overlay::errc::name_conflict) {
+                ++results_.conflicts;
+                ++results_.not_found;
             } else if (ec == overlay::errc::timeout) {
                 ++results_.timeouts;
             } else if (ec) {

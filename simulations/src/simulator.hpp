@@ -27,6 +27,8 @@ struct Results {
     std::uint64_t lookups = 0, successes = 0, timeouts = 0, not_found = 0, wrong = 0, aborted = 0;
     std::vector<double> latencies_ms;       // successful lookups after warmup
     std::vector<double> first_ms;           // same lookups: claim+binding first in hand
+    std::uint64_t early = 0;                // successful lookups that ended before the get
+    std::uint64_t conflicts = 0;            // lookups that ended with name_conflict
     std::uint64_t messages = 0, bytes = 0;  // after warmup
     double node_seconds = 0;                // online node-seconds after warmup
     std::uint64_t joins = 0, leaves = 0, crashes = 0, publishes = 0, publish_failures = 0;

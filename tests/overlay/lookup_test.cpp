@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 #include "p2psip/overlay/error.hpp"
 #include "p2psip/overlay/keys.hpp"
 #include "p2psip/overlay/publisher.hpp"
@@ -24,7 +27,8 @@ std::pair<std::error_code, LookupResult> find(test::Overlay& o, RunnerDht& from,
 void put(test::Overlay& o, RunnerDht& node, const std::shared_ptr<dht::Value>& v,
          const std::string& aor) {
     bool done = false;
-    node.put_signed(aor_key(aor), v, [&](bool) { done = true; }, false);
+    node.put_signed(
+        aor_key(aor), v, [&](bool) { done = true; }, false);
     ASSERT_TRUE(test::run_until(o.io, [&] { return done; }));
 }
 }  // namespace
@@ -73,7 +77,9 @@ TEST(Lookup, ForeignBindingsAndClaimsAreNotUsed) {
                             std::string(16, 'm'),
                             mkey,
                             unix_seconds(std::chrono::system_clock::now()) + 600,
-                            99, false, {}}),
+                            99,
+                            false,
+                            {}}),
         aor);
     {
         auto [ec, r] = find(o, *o.nodes[3], aor);
@@ -119,7 +125,9 @@ TEST(Lookup, BindingWithoutAnyClaimIsNotUsed) {
                             std::string(16, 'x'),
                             node.identity().second->getId(),
                             unix_seconds(std::chrono::system_clock::now()) + 600,
-                            1, false, {}}),
+                            1,
+                            false,
+                            {}}),
         aor);
     auto [ec, r] = find(o, *o.nodes[2], aor);
     EXPECT_EQ(ec, make_error_code(errc::not_found));
@@ -138,4 +146,166 @@ TEST(Lookup, PinnedOwnerOverridesTheClaimRule) {
     opts.pinned_owner = dht::InfoHash::get("someone else");
     auto [ec, r] = find(o, *o.nodes[2], aor, opts);
     EXPECT_EQ(ec, make_error_code(errc::not_found));
+}
+
+// ---- early finish (LookupOptions::quorum) -------------------------------------------
+
+namespace {
+// Two lines of a real Dht::dumpSearch (OpenDHT 2.4.12), closest first.
+const char* const kSearchLog =
+    "\nSearch IPv4 4d2da2ac0ed0e3d3726aafecb2c4873ddb606c8b gets: 1, last step: now [not "
+    "synced]\nQueries:\nQuery[SELECT * ]\n"
+    " Common bits    InfoHash                       Conn. Get   Ops  IP\n"
+    "  9 4d618d1e3cb64b9444db1ec48bd9d29f43834201 * [  ] [u ] 11.0.0.84:4222\n"
+    "  7 4c40a55bb9a282edbbe903a1ce7df0cefc0faca2 * [2 ] [uf] 11.0.0.113:4222\n"
+    "  7 4ca7b05a15bb2768f9bb31b7511fe5a2218929cd   [1x] [- ] 11.0.0.31:4222\n"
+    "  7 4cc6e15976184e436fca32e8b8f93af0f9fdf586 * [  ] [u ] 11.0.0.46:4222\n"
+    "  6 4fe3bae297f6aef1a397d6af479505b6bc13709d * [  ] [s ] 11.0.0.199:4222\n"
+    "  6 4e43ca6edc6953eab8f0595d7af84e17e0252706   [1 ] [-c] 11.0.0.76:4222\n"
+    "  5 4902373dc6a6c77a82486a8c32a8255304b1d033 * [  ] [u ] 11.0.0.65:4222\n"
+    "  5 4b3c2aa31e4b52b8bbe15c3c8303ae7c7e506f51   [  ] [- ] 11.0.0.127:4222\n"
+    "  5 4b6be769916a32bc2abe33b5b5a1c8a2aa6f96f2   [  ] [u ] 11.0.0.122:4222\n"
+    "  4 45c051a907b11140f91a0353b03a9373b3b65d73   [  ] [u ] 11.0.0.22:4222\n"
+    "  4 46a57b6249f280c167553c19768b4d8479dac62a * [  ] [u ] 11.0.0.28:4222\n";
+
+// `n` nodes on network `net`, the first bootstrapping from `via` (if any), the rest from it.
+std::vector<std::unique_ptr<RunnerDht>> group(asio::io_context& io, std::uint64_t net,
+                                              const std::string& tag, std::size_t n,
+                                              std::vector<std::string> via = {}) {
+    std::vector<std::unique_ptr<RunnerDht>> out;
+    for (std::size_t i = 0; i < n; ++i) {
+        auto node = std::make_unique<RunnerDht>(io, test::make_identity(tag + std::to_string(i)));
+        RunnerConfig cfg;
+        cfg.network_id = net;
+        cfg.bootstrap =
+            i == 0 ? via
+                   : std::vector<std::string>{"127.0.0.1:" + std::to_string(out[0]->bound_port())};
+        EXPECT_FALSE(node->start(cfg));
+        out.push_back(std::move(node));
+    }
+    return out;
+}
+
+void publish(asio::io_context& io, std::shared_ptr<BindingPublisher>& pub, RunnerDht& node,
+             const std::string& aor, const std::string& contact, char tag) {
+    pub = BindingPublisher::create(node, {aor, {contact}, std::string(16, tag), 600s});
+    std::optional<std::error_code> result;
+    pub->start([&](std::error_code ec) { result = ec; });
+    ASSERT_TRUE(test::run_until(
+        io, [&] { return result.has_value(); }, 60s));
+    ASSERT_FALSE(*result) << result->message();
+}
+}  // namespace
+
+TEST(SearchLog, CountsTheClosestEightThatAnsweredInFull) {
+    const auto p = parse_search_log(kSearchLog);
+    ASSERT_TRUE(p.has_value());
+    // Skipped: .31 (expired), .76 (pending retry). The first 8 left: .84 .113 .46 .199 .65
+    // .127 .122 .22; answered in full: .84 .46 .65 .122 .22 (.113 still has requests out,
+    // .199 answered an earlier get only, .127 never). .28 is the ninth: not counted.
+    EXPECT_EQ(p->closest, 8u);
+    EXPECT_EQ(p->answered, 5u);
+    // No search (yet): nothing has answered.
+    const auto none = parse_search_log("");
+    ASSERT_TRUE(none.has_value());
+    EXPECT_EQ(none->closest, 0u);
+    EXPECT_EQ(none->answered, 0u);
+    // A node line in a layout this parser does not know is not guessed at.
+    EXPECT_FALSE(parse_search_log("  9 4d618d1e3cb64b9444db1ec48bd9d29f43834201 * 11.0.0.84\n"));
+}
+
+TEST(Lookup, QuorumEndsBeforeDeadStorageNodesTimeOut) {
+    test::Overlay o(11);
+    const std::string aor = "sip:quorum@example.org";
+    std::shared_ptr<BindingPublisher> pub;
+    publish(o.io, pub, *o.nodes[1], aor, "sip:q@127.0.0.1:1", 'q');
+    RunnerDht& caller = *o.nodes[2];
+    // Stop the two storage nodes closest to the key (neither the publisher nor the
+    // caller): the caller still lists them, so OpenDHT's get waits until they time out.
+    const auto key = aor_key(aor);
+    std::vector<std::size_t> order;
+    for (std::size_t i = 3; i < o.nodes.size(); ++i) order.push_back(i);
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return key.xorCmp(o.nodes[a]->node_id(), o.nodes[b]->node_id()) < 0;
+    });
+    o.nodes[order[0]]->stop();
+    o.nodes[order[1]]->stop();
+
+    LookupOptions quorum;  // the default: 5 of the 8 closest
+    ASSERT_EQ(quorum.quorum, 5u);
+    auto [ec, r] = find(o, caller, aor, quorum);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_EQ(r.bindings.size(), 1u);
+    EXPECT_TRUE(r.early);  // ended by the rule, not by the get (which waits for the dead)
+    EXPECT_EQ(r.progress.closest, 8u);
+    EXPECT_GE(r.progress.answered, 5u);
+    EXPECT_GE(r.first_complete.count(), 0);
+
+    LookupOptions full;
+    full.quorum = 0;  // the old rule: every one of the closest answered or timed out
+    auto [ec2, r2] = find(o, caller, aor, full);
+    ASSERT_FALSE(ec2) << ec2.message();
+    ASSERT_EQ(r2.bindings.size(), 1u);
+    EXPECT_FALSE(r2.early);
+    EXPECT_EQ(r2.progress.closest, 0u);  // never asked
+}
+
+TEST(Lookup, SecondClaimAmongTheQuorumIsAConflict) {
+    // Two overlays that grew apart: in one mallory claimed the AOR first, in the other bob
+    // did, so each half's storage nodes hold (and keep, by the edit policy) a different
+    // claim. Then a bridge node joins both. The caller is one of mallory's storage nodes:
+    // her claim and binding are in its own store, so they are in hand before any answer
+    // (a lookup that stopped at the first claim and binding would call her). The 8 nodes
+    // it can find are 3 of mallory's, the bridge (no values) and 4 of bob's: any 5 answers
+    // include one of bob's, so the quorum rule must still give name_conflict.
+    asio::io_context io;
+    std::random_device rd;
+    const std::uint64_t net = (static_cast<std::uint64_t>(rd()) << 16) | 9;
+    auto a = group(io, net, "a", 4);
+    auto b = group(io, net, "b", 4);
+    const std::string aor = "sip:contested@example.org";
+    ASSERT_TRUE(test::run_until(io, [&] {
+        for (auto* g : {&a, &b})
+            for (auto& n : *g)
+                if (n->good_nodes() < 3) return false;
+        return true;
+    }));
+    std::shared_ptr<BindingPublisher> mallory, bob;
+    publish(io, mallory, *a[1], aor, "sip:mallory@127.0.0.1:6666", 'm');
+    publish(io, bob, *b[1], aor, "sip:bob@127.0.0.1:5071", 'b');
+    auto bridge = group(io, net, "d", 1,
+                        {"127.0.0.1:" + std::to_string(a[0]->bound_port()),
+                         "127.0.0.1:" + std::to_string(b[0]->bound_port())});
+    ASSERT_TRUE(test::run_until(
+        io, [&] { return bridge[0]->good_nodes() >= 8; }, 60s));
+    RunnerDht& caller = *a[0];
+
+    auto run = [&](LookupOptions opts) {
+        std::optional<std::pair<std::error_code, LookupResult>> out;
+        lookup(caller, aor, opts,
+               [&](std::error_code ec, LookupResult r) { out.emplace(ec, std::move(r)); });
+        EXPECT_TRUE(test::run_until(
+            io, [&] { return out.has_value(); }, 60s));
+        return out ? std::move(*out) : std::pair<std::error_code, LookupResult>{};
+    };
+    {
+        auto [ec, r] = run({});
+        EXPECT_EQ(ec, make_error_code(errc::name_conflict)) << ec.message();
+        EXPECT_TRUE(r.bindings.empty());
+        EXPECT_GE(r.first_complete.count(), 0);  // mallory's pair was in hand
+    }
+    {
+        LookupOptions full;
+        full.quorum = 0;
+        auto [ec, r] = run(full);
+        EXPECT_EQ(ec, make_error_code(errc::name_conflict)) << ec.message();
+    }
+    {
+        LookupOptions pinned;
+        pinned.pinned_owner = b[1]->identity().second->getId();
+        auto [ec, r] = run(pinned);
+        ASSERT_FALSE(ec) << ec.message();
+        ASSERT_EQ(r.bindings.size(), 1u);
+        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:bob@127.0.0.1:5071"});
+    }
 }

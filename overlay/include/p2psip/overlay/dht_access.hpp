@@ -7,9 +7,25 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 namespace p2psip::overlay {
+
+// How far a get has got, from OpenDHT's search state: of the storage nodes closest to the
+// key that the search knows now (at most 8, OpenDHT's TARGET_NODES; expired nodes
+// skipped), how many have answered the latest get on the key in full.
+struct SearchProgress {
+    unsigned closest = 0;
+    unsigned answered = 0;
+};
+
+// Reads OpenDHT 2.4's getSearchLog(key, AF_INET) text (Dht::dumpSearch: one line per
+// search node, closest first). A node counts as answered when its get status is "updated
+// since the latest get started" with no request pending. No node line (no search for the
+// key yet): {0, 0}. nullopt for a node line in a layout this parser does not know.
+std::optional<SearchProgress> parse_search_log(std::string_view log);
 
 // The slice of a secure DHT the overlay logic needs. The phone implements it over
 // dht::DhtRunner (RunnerDht); the simulator over a bare dht::Dht in virtual time.
@@ -37,7 +53,8 @@ class DhtAccess {
     // Implementations without it report failure.
     virtual void put_encrypted(const dht::InfoHash& key,
                                std::shared_ptr<const dht::crypto::PublicKey> to,
-                               std::shared_ptr<dht::Value> value, std::function<void(bool ok)> done) {
+                               std::shared_ptr<dht::Value> value,
+                               std::function<void(bool ok)> done) {
         (void)key, (void)to, (void)value;
         if (done) done(false);
     }
@@ -50,6 +67,18 @@ class DhtAccess {
         return 0;
     }
     virtual void cancel_listen(std::uint64_t token) { (void)token; }
+
+    // Reports, through `done` on the owner's thread, the progress of the search for `key`
+    // (SearchProgress; {0, 0} while there is none), or nullopt when unsupported (the
+    // default). The report
+    // comes after every value carried by the answers it counts has been passed to the
+    // on_values of the get that asked for them: an answer is never counted before its
+    // values are seen.
+    virtual void search_progress(const dht::InfoHash& key,
+                                 std::function<void(std::optional<SearchProgress>)> done) {
+        (void)key;
+        done(std::nullopt);
+    }
 
     // Wall clock used for record expiry (virtual in the simulator).
     virtual std::chrono::system_clock::time_point now() const = 0;

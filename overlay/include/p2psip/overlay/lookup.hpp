@@ -18,9 +18,14 @@ struct LookupResult {
     std::size_t ignored = 0;        // values dropped: bad record, foreign signer, expired
     std::chrono::milliseconds elapsed{0};
     // When a claim and a live binding from one key were first both in hand (-1: never).
-    // A lookup that stopped there would have been this fast; it waits for the whole
-    // DHT answer instead so that a conflicting claim is not missed (protocol.md §4).
+    // Without a pin the lookup goes on until a majority of the closest storage nodes have
+    // answered (or the whole get) so that a conflicting claim is not missed (protocol.md §4).
     std::chrono::milliseconds first_complete{-1};
+    // True when the lookup ended before OpenDHT's get did: by the quorum rule, a pinned
+    // owner's answer, or a conflict already certain.
+    bool early = false;
+    // The search's progress when the lookup ended, if it was asked (LookupOptions::quorum).
+    SearchProgress progress;
 };
 
 struct LookupOptions {
@@ -28,12 +33,24 @@ struct LookupOptions {
     // Trust this key for the AOR (e.g. remembered from an earlier call). The lookup then
     // ends as soon as its claim and a live binding are in hand.
     std::optional<dht::InfoHash> pinned_owner;
+    // Without a pin: end as soon as exactly one key's claim and a live binding of it are
+    // in hand AND `quorum` of the 8 storage nodes closest to the key (OpenDHT's target
+    // nodes, as DhtAccess::search_progress reports them) have answered this get, instead
+    // of waiting for all 8 (protocol.md §4 says what this trades). 5: a majority. A search
+    // that knows fewer than 8 live nodes (a young search, a small overlay) waits for the
+    // whole get. 0, or a DhtAccess that cannot report progress: wait for OpenDHT's whole
+    // get (the rule before).
+    unsigned quorum = 5;
+    // How often the progress is asked again while claim and binding are in hand but the
+    // majority has not answered yet (answers without new values trigger no callback).
+    std::chrono::milliseconds quorum_poll{20};
 };
 
 // Finds who holds `aor` and where its instances are (docs/protocol.md §4):
 // errc::not_found when no valid claim with a live binding exists, errc::name_conflict
-// when several keys claim it and none is pinned, errc::timeout when the DHT did not
-// finish in time and nothing usable arrived.
+// when several keys claim it and none is pinned (reported as soon as a second claim is
+// seen: more answers cannot undo it), errc::timeout when the DHT did not finish in time
+// and nothing usable arrived.
 void lookup(DhtAccess& dht, std::string aor, LookupOptions options,
             std::function<void(std::error_code, LookupResult)> done);
 

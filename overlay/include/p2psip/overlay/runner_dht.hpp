@@ -54,6 +54,8 @@ class RunnerDht final : public DhtAccess {
     std::uint64_t listen(const dht::InfoHash& key,
                          std::function<void(const Values&)> on_values) override;
     void cancel_listen(std::uint64_t token) override;
+    void search_progress(const dht::InfoHash& key,
+                         std::function<void(std::optional<SearchProgress>)> done) override;
     std::chrono::system_clock::time_point now() const override;
     TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
     void cancel(TimerId id) override;
