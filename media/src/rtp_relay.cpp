@@ -211,16 +211,7 @@ void RtpRelay::on_packet(Side from, std::span<const uint8_t> datagram) {
         return;
     }
     if (in.rx.valid()) {
-        if (const auto ec = in.rx.unprotect(buf_.data(), len)) {
-            if (ec == errc::srtp_auth_failed) {
-                ++stats_.dropped_auth;
-            } else if (ec == errc::srtp_replay) {
-                ++stats_.dropped_replay;
-            } else {
-                ++stats_.dropped_malformed;
-            }
-            return;
-        }
+        if (const auto ec = in.rx.unprotect(buf_.data(), len)) return count_refused(ec);
     }
     RtpHeader h;
     if (parse_rtp(std::span<const uint8_t>(buf_.data(), len), h)) {
@@ -250,6 +241,15 @@ void RtpRelay::on_packet(Side from, std::span<const uint8_t> datagram) {
     }
 }
 
+void RtpRelay::count_refused(std::error_code ec) {
+    if (ec == errc::srtp_auth_failed)
+        ++stats_.dropped_auth;
+    else if (ec == errc::srtp_replay)
+        ++stats_.dropped_replay;
+    else
+        ++stats_.dropped_malformed;
+}
+
 void RtpRelay::forward_rtcp(Leg& in, Leg& out, size_t len) {
     if (len < 8) {  // RFC 3550 §6.4: at least a header and the sender SSRC
         ++stats_.dropped_malformed;
@@ -257,16 +257,7 @@ void RtpRelay::forward_rtcp(Leg& in, Leg& out, size_t len) {
     }
     // RFC 3711 §3.4: SRTCP is keyed by the same master key as SRTP on that leg.
     if (in.rx.valid()) {
-        if (const auto ec = in.rx.unprotect_rtcp(buf_.data(), len)) {
-            if (ec == errc::srtp_auth_failed) {
-                ++stats_.dropped_auth;
-            } else if (ec == errc::srtp_replay) {
-                ++stats_.dropped_replay;
-            } else {
-                ++stats_.dropped_malformed;
-            }
-            return;
-        }
+        if (const auto ec = in.rx.unprotect_rtcp(buf_.data(), len)) return count_refused(ec);
     }
     // Forwarded unchanged: SSRCs are end to end. (When the audio is transcoded the SR's RTP
     // timestamp and octet count stay those of the sender's codec; see docs/media-notes.md.)

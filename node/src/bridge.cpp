@@ -77,13 +77,6 @@ bool offers_rtcp_mux(const std::string& sdp_text) {
            audio.media->has_attribute("rtcp-mux");
 }
 
-bool is_ip_literal(const std::string& host) {
-    boost::system::error_code ec;
-    asio::ip::make_address(
-        host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host, ec);
-    return !ec;
-}
-
 }  // namespace
 
 Bridge::Bridge(BridgeEnv& env, EndedFn ended) : env_(env), ended_fn_(std::move(ended)) {}

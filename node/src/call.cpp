@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <random>
+
 #include "p2psip/overlay/error.hpp"
 #include "p2psip/sip/uri.hpp"
 
@@ -14,14 +16,14 @@ std::string host_of_bind(const std::string& bind) {
     return bind == "0.0.0.0" ? "" : bind;
 }
 
+}  // namespace
+
 bool is_ip_literal(const std::string& host) {
     boost::system::error_code ec;
     asio::ip::make_address(
         host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host, ec);
     return !ec;
 }
-
-}  // namespace
 
 bool is_direct_uri(const std::string& target) {
     std::string text = target;
@@ -35,7 +37,8 @@ Call::Call(CallEnv& env, EndedFn ended)
       ended_fn_(std::move(ended)),
       ice_timer_(env.io),
       duration_timer_(env.io),
-      watchdog_(env.io) {
+      watchdog_(env.io),
+      retry_timer_(env.io) {
     report_.local_aor = env.local_aor;
 }
 
@@ -671,9 +674,12 @@ void Call::watch_media() {
         if (ec || !self || self->ended_ || !(self->media_ || self->bridge_media_)) return;
         const auto rx = self->rx_datagrams_;
         const auto now = Clock::now();
-        // On hold the peer may send nothing at all: libnice's consent checks (RFC 7675)
-        // still notice a dead path.
-        if (!receives(self->local_.direction, self->remote_.direction)) self->last_rx_change_ = now;
+        // While either side holds the call the peer may send nothing at all (a held phone
+        // behind a bridge goes quiet too): libnice's consent checks (RFC 7675) still
+        // notice a dead path.
+        if (self->local_.direction != sip::sdp::Direction::sendrecv ||
+            self->remote_.direction != sip::sdp::Direction::sendrecv)
+            self->last_rx_change_ = now;
         if (rx != self->last_rx_packets_) {
             self->last_rx_packets_ = rx;
             self->last_rx_change_ = now;
@@ -845,24 +851,45 @@ void Call::change_direction(bool hold) {
     fresh.direction = hold ? sip::sdp::Direction::sendonly : sip::sdp::Direction::sendrecv;
     env_.log->info("{}: re-INVITE with a={}", hold ? "putting the call on hold" : "resuming",
                    sip::sdp::to_string(fresh.direction));
-    session_->reinvite(
-        build_offer(fresh), [weak = weak(), fresh, hold](int status, std::string answer) {
-            auto self = weak.lock();
-            if (!self || self->ended_) return;
-            RemoteMedia remote;
-            std::string why;
-            if (status != 200 || !read_answer(answer, fresh, remote, why)) {
-                self->env_.log->warn("{} refused: {} {}", hold ? "hold" : "resume", status, why);
-                return;
-            }
-            self->holding_ = hold;
-            if (hold) ++self->report_.holds;
-            self->local_.direction = fresh.direction;
-            self->remote_.direction = remote.direction;
-            self->apply_direction();
-            self->env_.log->info("call {} (the peer answered a={})", hold ? "on hold" : "resumed",
-                                 sip::sdp::to_string(remote.direction));
-        });
+    session_->reinvite(build_offer(fresh), [weak = weak(), fresh, hold](int status,
+                                                                        std::string answer) {
+        auto self = weak.lock();
+        if (!self || self->ended_) return;
+        RemoteMedia remote;
+        std::string why;
+        if (status == 491 && self->direction_retries_ < 3) {
+            // RFC 3261 §14.1 glare: try again after a random wait, 2.1-4 s for the
+            // owner of the Call-ID (the caller), 0-2 s for the other side.
+            ++self->direction_retries_;
+            const bool owner = self->session_ && self->session_->role() == sip::Session::Role::uac;
+            std::uniform_int_distribution<int> wait(owner ? 2100 : 0, owner ? 4000 : 2000);
+            std::random_device rd;
+            self->env_.log->info("{} crossed another re-INVITE (491): retrying",
+                                 hold ? "hold" : "resume");
+            self->retry_timer_.expires_after(std::chrono::milliseconds(wait(rd)));
+            self->retry_timer_.async_wait(
+                [weak = self->weak(), hold](const boost::system::error_code& ec) {
+                    auto self = weak.lock();
+                    if (ec || !self || self->ended_ || !self->session_ ||
+                        self->session_->state() != sip::Session::State::confirmed)
+                        return;
+                    if (self->holding_ != hold) self->change_direction(hold);
+                });
+            return;
+        }
+        if (status != 200 || !read_answer(answer, fresh, remote, why)) {
+            self->env_.log->warn("{} refused: {} {}", hold ? "hold" : "resume", status, why);
+            return;
+        }
+        self->direction_retries_ = 0;
+        self->holding_ = hold;
+        if (hold) ++self->report_.holds;
+        self->local_.direction = fresh.direction;
+        self->remote_.direction = remote.direction;
+        self->apply_direction();
+        self->env_.log->info("call {} (the peer answered a={})", hold ? "on hold" : "resumed",
+                             sip::sdp::to_string(remote.direction));
+    });
 }
 
 void Call::apply_direction() {
@@ -934,6 +961,7 @@ void Call::end(int status, const std::string& reason) {
     ice_timer_.cancel();
     duration_timer_.cancel();
     watchdog_.cancel();
+    retry_timer_.cancel();
     if (media_) {
         media_->stop();
         const auto s = media_->stats();

@@ -64,6 +64,9 @@ struct BridgeHooks {
     std::function<void(sip::sdp::Direction remote)> on_direction;
 };
 
+// An IPv4 or IPv6 address ("[::1]" too), not a host name.
+bool is_ip_literal(const std::string& host);
+
 // True when `target` names a host by IP address (sip:bob@192.0.2.7:5060): such a call
 // goes straight to it, without the DHT.
 bool is_direct_uri(const std::string& target);
@@ -165,6 +168,8 @@ class Call : public std::enable_shared_from_this<Call> {
     std::vector<std::vector<uint8_t>> early_dtls_;  // DTLS datagrams before the path was ready
     std::unique_ptr<media::MediaSession> media_;
     asio::steady_timer ice_timer_, duration_timer_, watchdog_;
+    asio::steady_timer retry_timer_;  // hold / resume again after a 491
+    int direction_retries_ = 0;
     std::shared_ptr<nat::IceAgent> pending_ice_;  // ICE restart under way: the agent taking over
     std::shared_ptr<BridgeHooks> bridge_;
     bool holding_ = false;            // we put the peer on hold

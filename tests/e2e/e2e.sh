@@ -39,6 +39,58 @@ base_overlay() {
   wait_for_log "$DIR/carol.err" "published sip:carol@example.org" || fail "carol did not publish"
 }
 
+# make_netns NAME ADDR...: a network namespace of ours ($NS) with loopback up and the
+# addresses on one end of a veth pair whose other end has none: nothing can leave it.
+# Removed on exit. (baresip 1.0 will not use a loopback-only host.)
+make_netns() {
+  NS=$1; shift
+  ip netns add "$NS" || fail "cannot create namespace"
+  trap 'overlay_cleanup; ip netns del "$NS" 2>/dev/null' EXIT
+  ip -n "$NS" link set lo up
+  ip -n "$NS" link add v0 type veth peer name v1
+  local addr
+  for addr in "$@"; do ip -n "$NS" addr add "$addr/24" dev v0; done
+  ip -n "$NS" link set v0 up
+  ip -n "$NS" link set v1 up
+}
+
+# start_baresip NAME HOST PORT CTRL_PORT ACCOUNT_LINE TONE_WAV: Debian's baresip in $NS,
+# config in $DIR/NAME, scripted through ctrl_tcp on CTRL_PORT, sending TONE_WAV (8 kHz for
+# G.711) and recording into $DIR/NAME-rec (sndfile); its pid in PID_NAME.
+start_baresip() {
+  local name=$1 host=$2 port=$3 ctrl=$4 account=$5 tone=$6
+  mkdir -p "$DIR/$name" "$DIR/$name-rec"
+  cat >"$DIR/$name/config" <<CFG
+poll_method epoll
+sip_listen $host:$port
+sip_transports udp
+audio_source aufile,$tone
+audio_player alsa,null
+audio_alert alsa,null
+module_path /usr/lib/baresip/modules
+module g711.so
+module srtp.so
+module aufile.so
+module alsa.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:$ctrl
+snd_path $DIR/$name-rec
+CFG
+  echo "$account" >"$DIR/$name/accounts"
+  ip netns exec "$NS" baresip -f "$DIR/$name" >"$DIR/$name.log" 2>&1 </dev/null &
+  OVERLAY_PIDS+=("$!")
+  eval "PID_$name=\$!"
+}
+
+# baresip_ctrl CTRL_PORT COMMAND [PARAMS]: one ctrl_tcp request (netstring-framed JSON).
+baresip_ctrl() {
+  local json="{\"command\":\"$2\",\"params\":\"${3:-}\",\"token\":\"t$RANDOM\"}"
+  ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf '%d:%s,' ${#json} '$json' >&3 && timeout 2 cat <&3 >/dev/null; exit 0"
+}
+
 json_field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1" | tail -n 1 | tr -d '"'; }
 
 case "$SCENARIO" in
@@ -307,14 +359,7 @@ baresip)
   # veth address and no route out: nothing leaves it.
   [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
   command -v baresip >/dev/null || { echo "SKIP: no baresip"; exit 77; }
-  NS=p2psip-e2e-$$
-  ip netns add "$NS" || fail "cannot create namespace"
-  trap 'overlay_cleanup; ip netns del "$NS" 2>/dev/null' EXIT
-  ip -n "$NS" link set lo up
-  ip -n "$NS" link add v0 type veth peer name v1
-  ip -n "$NS" addr add 10.77.0.1/24 dev v0
-  ip -n "$NS" link set v0 up
-  ip -n "$NS" link set v1 up
+  make_netns p2psip-e2e-$$ 10.77.0.1
   HOST=10.77.0.1
   bs_port=$(( 30000 + RANDOM % 10000 ))
   ctrl_port=$(( bs_port + 1 ))
@@ -322,34 +367,10 @@ baresip)
   # baresip's aufile source needs the codec's rate: PCMU, 8 kHz.
   "$P2PSIP_BIN" tone "$DIR/tone8k.wav" --freq 440 --seconds 10 --rate 8000
   "$P2PSIP_BIN" tone "$DIR/tone.wav" --freq 440 --seconds 10
-  mkdir -p "$DIR/baresip" "$DIR/rec"
-  cat >"$DIR/baresip/config" <<CFG
-poll_method epoll
-sip_listen $HOST:$bs_port
-sip_transports udp
-audio_source aufile,$DIR/tone8k.wav
-audio_player alsa,null
-audio_alert alsa,null
-module_path /usr/lib/baresip/modules
-module g711.so
-module srtp.so
-module aufile.so
-module alsa.so
-module sndfile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:$ctrl_port
-snd_path $DIR/rec
-CFG
-  echo "<sip:baresip@$HOST>;regint=0;mediaenc=srtp;answermode=auto" >"$DIR/baresip/accounts"
-  ip netns exec "$NS" baresip -f "$DIR/baresip" >"$DIR/baresip.log" 2>&1 </dev/null &
-  OVERLAY_PIDS+=("$!")
+  start_baresip baresip "$HOST" "$bs_port" "$ctrl_port" \
+    "<sip:baresip@$HOST>;regint=0;mediaenc=srtp;answermode=auto" "$DIR/tone8k.wav"
   wait_for_log "$DIR/baresip.log" "baresip is ready" 20 || fail "baresip did not start"
-  ctrl() {  # COMMAND [PARAMS]: one ctrl_tcp request (netstring-framed JSON)
-    local json="{\"command\":\"$1\",\"params\":\"${2:-}\",\"token\":\"t$RANDOM\"}"
-    ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$ctrl_port && printf '%d:%s,' ${#json} '$json' >&3 && timeout 2 cat <&3 >/dev/null; exit 0"
-  }
+  ctrl() { baresip_ctrl "$ctrl_port" "$@"; }
 
   # 1. baresip calls the node.
   BOOTSTRAP=127.0.0.1:9
@@ -366,9 +387,9 @@ CFG
   [ "$(json_field "$DIR/bob.json" srtp)" = true ] || fail "call from baresip without SRTP"
   grep -q "SRTP is Enabled" "$DIR/baresip.log" || fail "baresip did not enable SRTP"
   "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 20 >"$DIR/a1.txt" || fail "node did not hear baresip: $(cat "$DIR/a1.txt")"
-  dec1=$(ls "$DIR"/rec/*-dec.wav | head -n 1)
+  dec1=$(ls "$DIR"/baresip-rec/*-dec.wav | head -n 1)
   "$P2PSIP_BIN" analyze "$dec1" --freq 440 --min-snr 20 >"$DIR/a2.txt" || fail "baresip did not hear the node: $(cat "$DIR/a2.txt")"
-  mkdir -p "$DIR/rec1" && mv "$DIR"/rec/* "$DIR/rec1/"
+  mkdir -p "$DIR/rec1" && mv "$DIR"/baresip-rec/* "$DIR/rec1/"
 
   # 2. The node calls baresip (auto-answer).
   ip netns exec "$NS" "$P2PSIP_BIN" node --user sip:alice@example.org --bind "$HOST" --sip-port 0 \
@@ -378,7 +399,7 @@ CFG
   [ "$(json_field "$DIR/alice.json" srtp)" = true ] || fail "call to baresip without SRTP"
   "$P2PSIP_BIN" analyze "$DIR/alice.wav" --freq 440 --min-snr 20 >"$DIR/a3.txt" || fail "node did not hear baresip: $(cat "$DIR/a3.txt")"
   sleep 1
-  dec2=$(ls "$DIR"/rec/*-dec.wav | head -n 1)
+  dec2=$(ls "$DIR"/baresip-rec/*-dec.wav | head -n 1)
   "$P2PSIP_BIN" analyze "$dec2" --freq 440 --min-snr 20 >"$DIR/a4.txt" || fail "baresip did not hear the node: $(cat "$DIR/a4.txt")"
   pass "baresip->node: node heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a1.txt") dB, baresip heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a2.txt") dB; node->baresip: node heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a3.txt") dB, baresip heard $(sed 's/.*snr_db=\([0-9.]*\).*/\1/' "$DIR/a4.txt") dB; SRTP both calls"
   ;;
@@ -458,15 +479,7 @@ gateway)
   # runs in a network namespace of ours (no route out).
   [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
   command -v baresip >/dev/null || { echo "SKIP: no baresip"; exit 77; }
-  NS=p2psip-gw-$$
-  ip netns add "$NS" || fail "cannot create namespace"
-  trap 'overlay_cleanup; ip netns del "$NS" 2>/dev/null' EXIT
-  ip -n "$NS" link set lo up
-  ip -n "$NS" link add v0 type veth peer name v1
-  ip -n "$NS" addr add 10.77.0.1/24 dev v0
-  ip -n "$NS" addr add 10.77.0.2/24 dev v0
-  ip -n "$NS" link set v0 up
-  ip -n "$NS" link set v1 up
+  make_netns p2psip-gw-$$ 10.77.0.1 10.77.0.2
   H=10.77.0.1
   base=$(( 30000 + RANDOM % 10000 ))
   dht_port=$base reg_a=$((base + 1)) reg_b=$((base + 2)) node_a=$((base + 3)) node_b=$((base + 4))
@@ -488,38 +501,8 @@ gateway)
   gw_node node-b "$node_b" "$DIR/b.toml"
   wait_for_log "$DIR/node-a.err" "registrar listening on udp/tcp $H:$reg_a" || fail "node A's registrar did not start"
   wait_for_log "$DIR/node-b.err" "registrar listening on udp/tcp $H:$reg_b" || fail "node B's registrar did not start"
-  # PHONE NAME SIP_HOST SIP_PORT CTRL_PORT ACCOUNT_LINE TONE
-  phone() {
-    local name=$1 host=$2 port=$3 ctrl=$4 account=$5 tone=$6
-    mkdir -p "$DIR/$name" "$DIR/$name-rec"
-    cat >"$DIR/$name/config" <<CFG
-poll_method epoll
-sip_listen $host:$port
-sip_transports udp
-audio_source aufile,$tone
-audio_player alsa,null
-audio_alert alsa,null
-module_path /usr/lib/baresip/modules
-module g711.so
-module srtp.so
-module aufile.so
-module alsa.so
-module sndfile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:$ctrl
-snd_path $DIR/$name-rec
-CFG
-    echo "$account" >"$DIR/$name/accounts"
-    ip netns exec "$NS" baresip -f "$DIR/$name" >"$DIR/$name.log" 2>&1 </dev/null &
-    OVERLAY_PIDS+=("$!")
-    eval "PID_$name=\$!"
-  }
-  ctrl() {  # CTRL_PORT COMMAND [PARAMS]: one ctrl_tcp request (netstring-framed JSON)
-    local json="{\"command\":\"$2\",\"params\":\"${3:-}\",\"token\":\"t$RANDOM\"}"
-    ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf '%d:%s,' ${#json} '$json' >&3 && timeout 2 cat <&3 >/dev/null; exit 0"
-  }
+  phone() { start_baresip "$@"; }
+  ctrl() { baresip_ctrl "$@"; }
 
   # 1. A wrong password, from 10.77.0.2: refused, nothing registered, then that source is
   #    blocked (max_failures = 3).

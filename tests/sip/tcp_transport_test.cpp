@@ -450,38 +450,66 @@ struct SelfSigned {
     std::string spki;
 };
 
-SelfSigned make_self_signed(const std::string& cn) {
-    SelfSigned out;
+gnutls_x509_privkey_t new_key() {
     gnutls_x509_privkey_t key;
-    gnutls_x509_crt_t crt;
     EXPECT_EQ(gnutls_x509_privkey_init(&key), 0);
     EXPECT_EQ(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
                                            GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
               0);
+    return key;
+}
+
+gnutls_x509_crt_t new_cert(const std::string& cn, gnutls_x509_privkey_t key, unsigned char sn) {
+    gnutls_x509_crt_t crt;
     EXPECT_EQ(gnutls_x509_crt_init(&crt), 0);
     gnutls_x509_crt_set_version(crt, 3);
-    unsigned char serial[4] = {1, 2, 3, 4};
+    unsigned char serial[4] = {9, 8, 7, sn};
     gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
     gnutls_x509_crt_set_activation_time(crt, time(nullptr) - 3600);
     gnutls_x509_crt_set_expiration_time(crt, time(nullptr) + 86400);
     gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn.data(),
                                   static_cast<unsigned>(cn.size()));
     EXPECT_EQ(gnutls_x509_crt_set_key(crt, key), 0);
-    EXPECT_EQ(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), 0);
+    return crt;
+}
+
+std::string export_crt(gnutls_x509_crt_t crt, gnutls_x509_crt_fmt_t fmt) {
     gnutls_datum_t d{};
-    EXPECT_EQ(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d), 0);
-    out.creds.certificate_pem.assign(reinterpret_cast<char*>(d.data), d.size);
+    EXPECT_EQ(gnutls_x509_crt_export2(crt, fmt, &d), 0);
+    std::string s(reinterpret_cast<char*>(d.data), d.size);
     gnutls_free(d.data);
+    return s;
+}
+
+std::string export_key_pem(gnutls_x509_privkey_t key) {
+    gnutls_datum_t d{};
     EXPECT_EQ(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &d), 0);
-    out.creds.private_key_pem.assign(reinterpret_cast<char*>(d.data), d.size);
+    std::string s(reinterpret_cast<char*>(d.data), d.size);
     gnutls_free(d.data);
+    return s;
+}
+
+// DER SubjectPublicKeyInfo of a certificate's key.
+std::string spki_of(gnutls_x509_crt_t crt) {
     gnutls_pubkey_t pk;
     gnutls_pubkey_init(&pk);
+    gnutls_datum_t d{};
     EXPECT_EQ(gnutls_pubkey_import_x509(pk, crt, 0), 0);
     EXPECT_EQ(gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &d), 0);
-    out.spki.assign(reinterpret_cast<char*>(d.data), d.size);
+    std::string s(reinterpret_cast<char*>(d.data), d.size);
     gnutls_free(d.data);
     gnutls_pubkey_deinit(pk);
+    return s;
+}
+
+SelfSigned make_self_signed(const std::string& cn) {
+    SelfSigned out;
+    auto key = new_key();
+    auto crt = new_cert(cn, key, 1);
+    EXPECT_EQ(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), 0);
+    out.creds.certificate_pem = export_crt(crt, GNUTLS_X509_FMT_PEM);
+    out.creds.private_key_pem = export_key_pem(key);
+    out.spki = spki_of(crt);
     gnutls_x509_crt_deinit(crt);
     gnutls_x509_privkey_deinit(key);
     return out;
@@ -614,37 +642,6 @@ struct Chain {
     std::string leaf_der, ca_der, leaf_spki;
 };
 
-gnutls_x509_privkey_t new_key() {
-    gnutls_x509_privkey_t key;
-    EXPECT_EQ(gnutls_x509_privkey_init(&key), 0);
-    EXPECT_EQ(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-                                           GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
-              0);
-    return key;
-}
-
-gnutls_x509_crt_t new_cert(const std::string& cn, gnutls_x509_privkey_t key, unsigned char sn) {
-    gnutls_x509_crt_t crt;
-    EXPECT_EQ(gnutls_x509_crt_init(&crt), 0);
-    gnutls_x509_crt_set_version(crt, 3);
-    unsigned char serial[4] = {9, 8, 7, sn};
-    gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
-    gnutls_x509_crt_set_activation_time(crt, time(nullptr) - 3600);
-    gnutls_x509_crt_set_expiration_time(crt, time(nullptr) + 86400);
-    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn.data(),
-                                  static_cast<unsigned>(cn.size()));
-    EXPECT_EQ(gnutls_x509_crt_set_key(crt, key), 0);
-    return crt;
-}
-
-std::string export_crt(gnutls_x509_crt_t crt, gnutls_x509_crt_fmt_t fmt) {
-    gnutls_datum_t d{};
-    EXPECT_EQ(gnutls_x509_crt_export2(crt, fmt, &d), 0);
-    std::string s(reinterpret_cast<char*>(d.data), d.size);
-    gnutls_free(d.data);
-    return s;
-}
-
 Chain make_chain(const std::string& name) {
     Chain out;
     auto ca_key = new_key();
@@ -658,19 +655,10 @@ Chain make_chain(const std::string& name) {
     EXPECT_EQ(gnutls_x509_crt_sign2(leaf, ca, ca_key, GNUTLS_DIG_SHA256, 0), 0);
     out.creds.certificate_pem =
         export_crt(leaf, GNUTLS_X509_FMT_PEM) + export_crt(ca, GNUTLS_X509_FMT_PEM);
-    gnutls_datum_t d{};
-    EXPECT_EQ(gnutls_x509_privkey_export2(leaf_key, GNUTLS_X509_FMT_PEM, &d), 0);
-    out.creds.private_key_pem.assign(reinterpret_cast<char*>(d.data), d.size);
-    gnutls_free(d.data);
+    out.creds.private_key_pem = export_key_pem(leaf_key);
     out.leaf_der = export_crt(leaf, GNUTLS_X509_FMT_DER);
     out.ca_der = export_crt(ca, GNUTLS_X509_FMT_DER);
-    gnutls_pubkey_t pk;
-    gnutls_pubkey_init(&pk);
-    EXPECT_EQ(gnutls_pubkey_import_x509(pk, leaf, 0), 0);
-    EXPECT_EQ(gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &d), 0);
-    out.leaf_spki.assign(reinterpret_cast<char*>(d.data), d.size);
-    gnutls_free(d.data);
-    gnutls_pubkey_deinit(pk);
+    out.leaf_spki = spki_of(leaf);
     gnutls_x509_crt_deinit(leaf);
     gnutls_x509_crt_deinit(ca);
     gnutls_x509_privkey_deinit(leaf_key);

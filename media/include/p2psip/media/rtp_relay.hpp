@@ -98,6 +98,7 @@ class RtpRelay {
     struct Route;  // one payload type in one direction
     struct Leg;
     void forward_rtcp(Leg& in, Leg& out, size_t len);
+    void count_refused(std::error_code ec);  // an SRTP/SRTCP packet libsrtp2 refused
     void transcode(Route& r, Leg& out, const RtpHeader& h, bool a_to_b);
     bool send_on(Leg& out, uint8_t* buf, size_t len, size_t capacity, bool rtcp);
 
