@@ -12,21 +12,6 @@ namespace sdp = sip::sdp;
 
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-bool is_dtmf(const sdp::Codec& c) {
-    return iequal(c.name, "telephone-event");
-}
-
-bool same_codec(const sdp::Codec& a, const sdp::Codec& b) {
-    return iequal(a.name, b.name) && a.clock == b.clock;
-}
-
 // Every codec the node can relay or transcode, with our payload type numbers.
 std::vector<sdp::Codec> all_codecs() {
     return codec_table({"opus", "pcmu", "pcma"});

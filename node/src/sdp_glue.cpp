@@ -46,12 +46,18 @@ bool receives(sdp::Direction local, sdp::Direction remote) {
            (remote == sdp::Direction::sendrecv || remote == sdp::Direction::sendonly);
 }
 
-namespace {
 bool is_dtmf(const sdp::Codec& c) {
     return c.name.size() == 15 && std::equal(c.name.begin(), c.name.end(), "telephone-event",
                                              [](char a, char b) { return std::tolower(a) == b; });
 }
-}  // namespace
+
+bool same_codec(const sdp::Codec& a, const sdp::Codec& b) {
+    return a.clock == b.clock && a.name.size() == b.name.size() &&
+           std::equal(a.name.begin(), a.name.end(), b.name.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
 
 bool pick_codecs(const std::vector<sdp::Codec>& common, RemoteMedia& remote,
                  std::vector<sdp::Codec>* answer_list) {

@@ -59,6 +59,11 @@ struct RemoteMedia {
 bool sends(sip::sdp::Direction local, sip::sdp::Direction remote);
 bool receives(sip::sdp::Direction local, sip::sdp::Direction remote);
 
+// RFC 4733 telephone-event (any clock), by encoding name in any case.
+bool is_dtmf(const sip::sdp::Codec& c);
+// The same encoding (name in any case) at the same RTP clock.
+bool same_codec(const sip::sdp::Codec& a, const sip::sdp::Codec& b);
+
 // From the negotiated list: the first audio codec and the telephone-event at its clock;
 // `answer_list` (optional) gets what an answer should list. False without an audio codec.
 bool pick_codecs(const std::vector<sip::sdp::Codec>& common, RemoteMedia& remote,
