@@ -27,6 +27,7 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -68,7 +69,8 @@ struct DigestHash {
     }
 };
 
-// Single-threaded simulator: no locks (the phone never links this file).
+// One lock for the caches: worker threads share them (the phone never links this file).
+std::mutex g_mutex;
 std::unordered_map<std::string, KeyInfo>& keys() {
     static std::unordered_map<std::string, KeyInfo> m;
     return m;
@@ -154,6 +156,7 @@ bool bypass() {
 
 namespace p2psip::sim {
 CryptoCacheStats crypto_cache_stats() {
+    std::lock_guard lock(g_mutex);
     g_stats.keys = keys().size();
     g_stats.verdicts = verdicts().size();
     return g_stats;
@@ -165,14 +168,21 @@ namespace dht::crypto {
 void PublicKey::unpack(const std::uint8_t* data, std::size_t data_size) {
     if (bypass()) return orig().unpack(this, data, data_size);
     const std::string_view der(reinterpret_cast<const char*>(data), data_size);
-    auto it = ders().find(der);
-    if (it != ders().end() && it->second.rsa) {
-        auto& raw = it->second;
-        const gnutls_datum_t m{reinterpret_cast<unsigned char*>(raw.n.data()),
-                               static_cast<unsigned>(raw.n.size())};
-        const gnutls_datum_t e{reinterpret_cast<unsigned char*>(raw.e.data()),
-                               static_cast<unsigned>(raw.e.size())};
-        if (gnutls_pubkey_import_rsa_raw(pk, &m, &e) == GNUTLS_E_SUCCESS) return;
+    bool known = false;
+    {
+        std::unique_lock lock(g_mutex);
+        auto it = ders().find(der);
+        known = it != ders().end();
+        if (known && it->second.rsa) {
+            // Entries are never changed once made: reading them unlocked is safe.
+            auto& raw = it->second;
+            lock.unlock();
+            const gnutls_datum_t m{reinterpret_cast<unsigned char*>(raw.n.data()),
+                                   static_cast<unsigned>(raw.n.size())};
+            const gnutls_datum_t e{reinterpret_cast<unsigned char*>(raw.e.data()),
+                                   static_cast<unsigned>(raw.e.size())};
+            if (gnutls_pubkey_import_rsa_raw(pk, &m, &e) == GNUTLS_E_SUCCESS) return;
+        }
     }
     // OpenDHT's own order: PEM, then DER.
     const gnutls_datum_t dat{const_cast<std::uint8_t*>(data), static_cast<unsigned>(data_size)};
@@ -180,7 +190,7 @@ void PublicKey::unpack(const std::uint8_t* data, std::size_t data_size) {
     if (err != GNUTLS_E_SUCCESS) err = gnutls_pubkey_import(pk, &dat, GNUTLS_X509_FMT_DER);
     if (err != GNUTLS_E_SUCCESS)
         throw CryptoException(std::string("Could not read public key: ") + gnutls_strerror(err));
-    if (it != ders().end()) return;
+    if (known) return;
     // Remember (n, e) only when the key re-encodes to exactly these bytes, so a key rebuilt
     // from them is indistinguishable from one parsed from the DER.
     RawKey raw;
@@ -197,11 +207,13 @@ void PublicKey::unpack(const std::uint8_t* data, std::size_t data_size) {
             gnutls_free(e.data);
         }
     }
+    std::lock_guard lock(g_mutex);
     ders().emplace(std::string(der), std::move(raw));
 }
 
 int PublicKey::pack(std::uint8_t* out, std::size_t* out_len) const {
     if (bypass()) return orig().pack_raw(this, out, out_len);
+    std::lock_guard lock(g_mutex);
     auto* info = key_info(pk);
     if (!info) return gnutls_pubkey_export(pk, GNUTLS_X509_FMT_DER, out, out_len);
     if (!info->der_ok) {
@@ -238,6 +250,7 @@ void PublicKey::pack(Blob& b) const {
 const InfoHash& PublicKey::getId() const {
     if (bypass()) return orig().get_id(this);
     if (pk && !idCached_.load()) {
+        std::lock_guard lock(g_mutex);
         auto* info = key_info(pk);
         if (!info || !info->id_ok) {
             InfoHash id;
@@ -263,6 +276,7 @@ const InfoHash& PublicKey::getId() const {
 const PkId& PublicKey::getLongId() const {
     if (bypass()) return orig().get_long_id(this);
     if (pk && !longIdCached_.load()) {
+        std::lock_guard lock(g_mutex);
         auto* info = key_info(pk);
         if (!info || !info->long_ok) {
             PkId h;
@@ -292,7 +306,10 @@ bool PublicKey::checkSignature(const std::uint8_t* data, std::size_t data_len,
     auto& stats = p2psip::sim::crypto_cache_stats_ref();
     thread_local std::string material;
     if (bypass() || !pk || !key_material(pk, material)) {
-        ++stats.verify_calls;
+        {
+            std::lock_guard lock(g_mutex);
+            ++stats.verify_calls;
+        }
         return check ? check(this, data, data_len, signature, signature_len) : false;
     }
     // SHA-256 over (key, signed bytes, signature), each length-prefixed.
@@ -307,15 +324,23 @@ bool PublicKey::checkSignature(const std::uint8_t* data, std::size_t data_len,
     put(data, data_len);
     put(signature, signature_len);
     Digest d;
-    ++stats.verify_calls;
-    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, buf.data(), buf.size(), d.data()) != 0)
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, buf.data(), buf.size(), d.data()) != 0) {
+        {
+            std::lock_guard lock(g_mutex);
+            ++stats.verify_calls;
+        }
         return check(this, data, data_len, signature, signature_len);
-    --stats.verify_calls;
-    ++stats.lookups;
-    auto it = verdicts().find(d);
-    if (it != verdicts().end()) return it->second;
-    ++stats.verify_calls;
+    }
+    {
+        std::lock_guard lock(g_mutex);
+        ++stats.lookups;
+        auto it = verdicts().find(d);
+        if (it != verdicts().end()) return it->second;
+        ++stats.verify_calls;
+    }
+    // Two threads may verify the same value at once; both get the same answer.
     const bool ok = check(this, data, data_len, signature, signature_len);
+    std::lock_guard lock(g_mutex);
     verdicts().emplace(d, ok);
     return ok;
 }

@@ -1,4 +1,5 @@
-// p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--out DIR]
+// p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--threads N]
+//            [--out DIR]
 // (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv
 // (deterministic for a scenario and seed), perf.json (wall-clock figures) and PNG plots.
 #include <fmt/format.h>
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
     std::optional<std::uint32_t> nodes;
     std::optional<double> duration;
     std::optional<std::uint32_t> quorum;
+    std::optional<std::uint32_t> threads;
     bool quiet = false;
     app.add_option("scenario", scenario_path, "scenario TOML file")
         ->required()
@@ -101,6 +103,10 @@ int main(int argc, char** argv) {
                    "override workload.lookup_quorum: answers of the 8 closest nodes a lookup "
                    "waits for (0: the whole get)")
         ->check(CLI::Range(0, 8));
+    app.add_option("--threads", threads,
+                   "worker threads (outputs are identical for any count; default: the "
+                   "scenario's, else 1)")
+        ->check(CLI::Range(1, 64));
     app.add_option("--out", out_dir, "output directory")->capture_default_str();
     app.add_flag("--quiet", quiet, "no progress line");
     CLI11_PARSE(app, argc, argv);
@@ -115,6 +121,7 @@ int main(int argc, char** argv) {
     if (nodes) sc.nodes = *nodes;
     if (duration) sc.duration_s = *duration;
     if (quorum) sc.lookup_quorum = *quorum;
+    if (threads) sc.threads = *threads;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();

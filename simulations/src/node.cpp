@@ -143,7 +143,7 @@ overlay::DhtAccess::TimerId Node::call_after(std::chrono::milliseconds delay,
 }
 
 void Node::cancel(TimerId id) {
-    sim.cancel_timer(id);
+    sim.cancel_timer(*this, id);
 }
 
 }  // namespace p2psip::sim

@@ -9,6 +9,7 @@
 
 #include "p2psip/overlay/dht_access.hpp"
 #include "p2psip/overlay/publisher.hpp"
+#include "rng.hpp"
 #include "simulator.hpp"
 
 namespace p2psip::sim {
@@ -55,6 +56,10 @@ class Node final : public overlay::DhtAccess {
     std::unique_ptr<dht::SecureDht> dht;
     std::shared_ptr<overlay::BindingPublisher> publisher;
     std::unordered_map<std::uint32_t, std::int64_t> nat_opened;  // peer addr -> last send
+    std::uint32_t worker = 0;                                    // the thread that runs this node
+    std::uint64_t event_seq = 0;  // events this node has caused: their order at equal times
+    Rng rng;                      // link jitter and loss of what this node sends
+    Rng rd;                       // std::random_device while this node runs
 
   private:
     const dht::crypto::Identity& identity_;

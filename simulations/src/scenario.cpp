@@ -105,14 +105,15 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
     Reader r{path, error};
     if (!r.only(root, "",
                 {"name", "nodes", "duration", "join_period", "warmup", "seed", "network", "churn",
-                 "workload", "identities", "report_interval"}))
+                 "workload", "identities", "report_interval", "threads"}))
         return false;
     if (!r.string(root, "", "name", s.name) || !r.number(root, "", "nodes", s.nodes, 2, 1e7) ||
         !r.number(root, "", "duration", s.duration_s, 1, 1e7) ||
         !r.number(root, "", "join_period", s.join_period_s, 0, 1e6) ||
         !r.number(root, "", "warmup", s.warmup_s, 0, 1e7) ||
         !r.number(root, "", "seed", s.seed, 0, 9e15) ||
-        !r.number(root, "", "report_interval", s.report_interval_s, 0.1, 1e6))
+        !r.number(root, "", "report_interval", s.report_interval_s, 0.1, 1e6) ||
+        !r.number(root, "", "threads", s.threads, 1, 64))
         return false;
     if (s.warmup_s >= s.duration_s) {
         error = fmt::format("{}: key 'warmup' must be less than 'duration'", path.string());
@@ -120,8 +121,9 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
     }
     bool failed = false;
     if (auto* t = r.section(root, "network")) {
-        failed = !r.only(*t, "network", {"median_rtt_ms", "loss", "nat_fraction"}) ||
+        failed = !r.only(*t, "network", {"median_rtt_ms", "min_rtt_ms", "loss", "nat_fraction"}) ||
                  !r.number(*t, "network", "median_rtt_ms", s.median_rtt_ms, 0, 10000) ||
+                 !r.number(*t, "network", "min_rtt_ms", s.min_rtt_ms, 0.01, 10000) ||
                  !r.number(*t, "network", "loss", s.loss, 0, 0.9) ||
                  !r.number(*t, "network", "nat_fraction", s.nat_fraction, 0, 1);
     } else if (!error.empty()) {

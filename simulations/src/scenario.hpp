@@ -13,9 +13,16 @@ struct Scenario {
     double join_period_s = 60;  // nodes join spread over this time
     double warmup_s = 120;      // metrics start here
     std::uint64_t seed = 1;
+    // Worker threads. Nodes are split among them and run in parallel in windows of virtual
+    // time no longer than the shortest one-way delay; the outputs are byte-identical for
+    // any count (docs/simulations.md, "Engine").
+    std::uint32_t threads = 1;
 
     // network
     double median_rtt_ms = 100;
+    // Floor of every pair's RTT: no two hosts on the Internet are closer. Half of it is the
+    // lookahead that lets worker threads run in parallel.
+    double min_rtt_ms = 10;
     double loss = 0;          // per-packet loss probability on every link
     double nat_fraction = 0;  // nodes that drop unsolicited packets
 

@@ -26,17 +26,57 @@ double percentile(const std::vector<double>& sorted, double p) {
     auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
     return sorted[std::min(sorted.size(), std::max<std::size_t>(rank, 1)) - 1];
 }
+// What the running thread is doing: its worker (-1 on the main thread between windows,
+// where every worker is idle) and the node it runs, whose generator feeds random_device.
+thread_local int tl_worker = -1;
+thread_local Node* tl_node = nullptr;
+
+// Runs the enclosed code as node `n`: its random_device draws come from n's generator.
+class ActAs {
+  public:
+    explicit ActAs(Node& n) : prev_(tl_node) { set(&n); }
+    ~ActAs() { set(prev_); }
+    ActAs(const ActAs&) = delete;
+    ActAs& operator=(const ActAs&) = delete;
+
+  private:
+    static void set(Node* n) {
+        tl_node = n;
+        set_random_source(n ? &n->rd : nullptr);
+    }
+    Node* prev_;
+};
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+    return a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL + (a << 6) + (a >> 2));
+}
 }  // namespace
 
 Simulator::Simulator(const Scenario& scenario, std::vector<dht::crypto::Identity> pool)
-    : scenario_(scenario), pool_(std::move(pool)), rng_(scenario.seed) {
+    : scenario_(scenario), rng_(scenario.seed) {
     seed_random_device(scenario.seed * 0x9E3779B97F4A7C15ULL + 1);
-    now_ = start_ = virtual_time_ns();
+    start_ = virtual_time_ns();
+    const std::size_t threads = std::max<std::uint32_t>(1, scenario_.threads);
+    workers_.resize(threads);
+    for (auto& w : workers_) w.outbox.resize(threads);
+    // Each thread signs with its own copy of the keys: GnuTLS key objects are not meant to
+    // be used from two threads at once. Same keys, same signatures.
+    workers_[0].identities = pool;
+    for (std::size_t t = 1; t < threads; ++t)
+        for (const auto& id : pool)
+            workers_[t].identities.emplace_back(
+                std::make_shared<dht::crypto::PrivateKey>(id.first->serialize()),
+                std::make_shared<dht::crypto::Certificate>(id.second->getPacked()));
+
     std::uniform_real_distribution<double> unit(0, 1);
     std::exponential_distribution<double> access(20.0);  // mean 0.05 of the unit square
     nodes_.reserve(scenario_.nodes);
     for (std::uint32_t i = 0; i < scenario_.nodes; ++i) {
-        auto n = std::make_unique<Node>(*this, i, pool_[i % pool_.size()]);
+        auto& w = workers_[i % threads];
+        auto n = std::make_unique<Node>(*this, i, w.identities[i % w.identities.size()]);
+        n->worker = static_cast<std::uint32_t>(i % threads);
+        n->rng.seed(mix(scenario_.seed, 2 * static_cast<std::uint64_t>(i)));
+        n->rd.seed(mix(scenario_.seed, 2 * static_cast<std::uint64_t>(i) + 1));
         n->x = unit(rng_);
         n->y = unit(rng_);
         n->access = access(rng_);
@@ -56,27 +96,78 @@ Simulator::Simulator(const Scenario& scenario, std::vector<dht::crypto::Identity
     }
     std::nth_element(raw.begin(), raw.begin() + raw.size() / 2, raw.end());
     rtt_scale_ = raw[raw.size() / 2] > 0 ? scenario_.median_rtt_ms / raw[raw.size() / 2] : 0;
+    min_one_way_ns_ = std::max<std::int64_t>(1000, to_ns(scenario_.min_rtt_ms / 2000.0));
 
     for (auto& n : nodes_)
-        push(start_ + to_ns(unit(rng_) * scenario_.join_period_s), Kind::join, n->index);
-    if (scenario_.lookups_per_second > 0) push(start_ + to_ns(scenario_.warmup_s), Kind::lookup, 0);
-    push(start_ + to_ns(scenario_.report_interval_s), Kind::report, 0);
+        push_global(start_ + to_ns(unit(rng_) * scenario_.join_period_s), Kind::join, n->index);
+    if (scenario_.lookups_per_second > 0)
+        push_global(start_ + to_ns(scenario_.warmup_s), Kind::lookup, 0);
+    push_global(start_ + to_ns(scenario_.report_interval_s), Kind::report, 0);
+
+    if (threads > 1) {
+        start_barrier_ = std::make_unique<SpinBarrier>(static_cast<int>(threads));
+        end_barrier_ = std::make_unique<SpinBarrier>(static_cast<int>(threads));
+        for (std::size_t t = 1; t < threads; ++t)
+            threads_.emplace_back([this, t] { worker_main(t); });
+    }
 }
 
 Simulator::~Simulator() {
+    if (!threads_.empty()) {
+        stopping_ = true;
+        start_barrier_->arrive_and_wait();
+        for (auto& t : threads_) t.join();
+    }
     // Destroy DHTs while the simulator (their sockets' target) still exists.
     for (auto& n : nodes_) {
+        ActAs as(*n);
         n->publisher.reset();
         n->dht.reset();
     }
 }
 
-void Simulator::push(std::int64_t t, Kind kind, std::uint32_t node, std::uint64_t arg) {
-    queue_.push(Event{t, seq_++, kind, node, arg});
+void SpinBarrier::arrive_and_wait() {
+    const auto generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties_) {
+        arrived_.store(0, std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
+        return;
+    }
+    for (unsigned spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
+        if (spins < 2000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            std::this_thread::yield();
+        }
+    }
+}
+
+std::int64_t Simulator::now_ns() const {
+    return virtual_time_ns();
+}
+
+Simulator::Worker& Simulator::worker_of(const Node& n) {
+    return workers_[n.worker];
+}
+
+Simulator::Worker& Simulator::acc() {
+    return workers_[tl_worker < 0 ? 0 : static_cast<std::size_t>(tl_worker)];
+}
+
+void Simulator::push_global(std::int64_t t, Kind kind, std::uint32_t node) {
+    global_.push(Event{t, 0, kind, node, global_seq_++, 0});
+}
+
+void Simulator::push_node(Node& origin, Node& target, std::int64_t t, Kind kind,
+                          std::uint64_t arg) {
+    worker_of(target).queue.push(
+        Event{t, origin.index + 1, kind, target.index, origin.event_seq++, arg});
 }
 
 bool Simulator::after_warmup() const {
-    return now_ >= start_ + to_ns(scenario_.warmup_s);
+    return virtual_time_ns() >= start_ + to_ns(scenario_.warmup_s);
 }
 
 double Simulator::one_way_ms(const Node& a, const Node& b) {
@@ -84,60 +175,159 @@ double Simulator::one_way_ms(const Node& a, const Node& b) {
     return rtt / 2;
 }
 
+Results Simulator::merged() const {
+    Results r = results_;
+    for (const auto& w : workers_) {
+        const auto& x = w.results;
+        r.successes += x.successes;
+        r.timeouts += x.timeouts;
+        r.not_found += x.not_found;
+        r.wrong += x.wrong;
+        r.aborted += x.aborted;
+        r.early += x.early;
+        r.conflicts += x.conflicts;
+        r.messages += x.messages;
+        r.bytes += x.bytes;
+        r.publishes += x.publishes;
+        r.publish_failures += x.publish_failures;
+        r.events_packet += x.events_packet;
+        r.events_wake += x.events_wake;
+        r.events_timer += x.events_timer;
+        r.latencies_ms.insert(r.latencies_ms.end(), x.latencies_ms.begin(), x.latencies_ms.end());
+        r.first_ms.insert(r.first_ms.end(), x.first_ms.begin(), x.first_ms.end());
+    }
+    // Sorted, so the order the workers finished lookups in does not show.
+    std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
+    std::sort(r.first_ms.begin(), r.first_ms.end());
+    return r;
+}
+
+// ---- engine ---------------------------------------------------------------------------
+
 void Simulator::run(const Progress& progress) {
     const std::int64_t end = start_ + to_ns(scenario_.duration_s);
     double last_progress = real_seconds();
-    while (!queue_.empty() && queue_.top().t <= end) {
-        const Event e = queue_.top();
-        queue_.pop();
-        now_ = std::max(now_, e.t);
-        set_virtual_time_ns(now_);
-        dispatch(e);
-        if (progress && (seq_ & 0x3ff) == 0) {
-            const double r = real_seconds();
-            if (r - last_progress >= 1.0) {
-                last_progress = r;
-                progress(static_cast<double>(now_ - start_) / 1e9, results_,
-                         static_cast<std::uint32_t>(online_.size()));
+    std::uint64_t steps = 0;
+    const auto report = [&] {
+        if (!progress || (++steps & 0xff) != 0) return;
+        const double r = real_seconds();
+        if (r - last_progress < 1.0) return;
+        last_progress = r;
+        Results m = merged();
+        progress(static_cast<double>(virtual_time_ns() - start_) / 1e9, m,
+                 static_cast<std::uint32_t>(online_.size()));
+    };
+    for (;;) {
+        drain_outboxes();
+        std::int64_t next_node = INT64_MAX;
+        for (const auto& w : workers_)
+            if (!w.queue.empty()) next_node = std::min(next_node, w.queue.top().t);
+        const std::int64_t next_global = global_.empty() ? INT64_MAX : global_.top().t;
+        if (std::min(next_node, next_global) > end) break;
+        if (next_global <= next_node) {
+            // Global events at this instant, before any node event of the same instant.
+            while (!global_.empty() && global_.top().t == next_global) {
+                const Event e = global_.top();
+                global_.pop();
+                set_virtual_time_ns(e.t);
+                dispatch_global(e);
             }
+            report();
+            continue;
         }
+        // Nothing sent from now on can arrive before next_node + min_one_way_ns_; alone,
+        // the main thread can run on up to the next global event.
+        const std::int64_t window_end =
+            threads_.empty() ? std::min(next_global, end + 1)
+                             : std::min({next_node + min_one_way_ns_, next_global, end + 1});
+        if (threads_.empty()) {
+            run_window(0, window_end);
+        } else {
+            window_end_ = window_end;
+            start_barrier_->arrive_and_wait();
+            run_window(0, window_end);
+            end_barrier_->arrive_and_wait();
+        }
+        report();
     }
-    now_ = end;
-    set_virtual_time_ns(now_);
+    set_virtual_time_ns(end);
+    results_ = merged();
     results_.simulated_s = scenario_.duration_s;
     if (progress)
         progress(scenario_.duration_s, results_, static_cast<std::uint32_t>(online_.size()));
 }
 
-void Simulator::dispatch(const Event& e) {
-    switch (e.kind) {
-        case Kind::packet: {
-            ++results_.events_packet;
-            auto& to = *nodes_[e.node];
-            deliver(to, static_cast<std::uint32_t>(e.arg));
-            packets_[e.arg].data.clear();
-            free_packets_.push_back(static_cast<std::uint32_t>(e.arg));
-            break;
+void Simulator::worker_main(std::size_t w) {
+    for (;;) {
+        start_barrier_->arrive_and_wait();
+        if (stopping_) return;
+        run_window(w, window_end_);
+        end_barrier_->arrive_and_wait();
+    }
+}
+
+void Simulator::run_window(std::size_t index, std::int64_t end) {
+    auto& w = workers_[index];
+    tl_worker = static_cast<int>(index);
+    while (!w.queue.empty() && w.queue.top().t < end) {
+        const Event e = w.queue.top();
+        w.queue.pop();
+        set_virtual_time_ns(e.t);
+        dispatch_node(w, e);
+    }
+    tl_worker = -1;
+}
+
+void Simulator::drain_outboxes() {
+    for (auto& from : workers_)
+        for (std::size_t to = 0; to < from.outbox.size(); ++to) {
+            auto& box = from.outbox[to];
+            if (box.empty()) continue;
+            auto& dest = workers_[to];
+            for (auto& cp : box) {
+                const auto slot = alloc_packet(dest);
+                dest.packets[slot].from = cp.packet.from;
+                dest.packets[slot].data.swap(cp.packet.data);
+                cp.event.arg = slot;
+                dest.queue.push(cp.event);
+            }
+            box.clear();
         }
-        case Kind::wake: {
-            auto& n = *nodes_[e.node];
-            ++results_.events_wake;
+}
+
+void Simulator::dispatch_node(Worker& w, const Event& e) {
+    auto& n = *nodes_[e.node];
+    ActAs as(n);
+    switch (e.kind) {
+        case Kind::packet:
+            ++w.results.events_packet;
+            deliver(w, n, static_cast<std::uint32_t>(e.arg));
+            w.packets[e.arg].data.clear();
+            w.free_packets.push_back(static_cast<std::uint32_t>(e.arg));
+            break;
+        case Kind::wake:
+            ++w.results.events_wake;
             if (n.online && e.arg == n.wake_gen) {
                 n.next_wake = INT64_MAX;
                 n.drive(nullptr, 0, {});
             }
             break;
-        }
         case Kind::timer: {
-            auto it = timers_.find(e.arg);
-            if (it == timers_.end()) break;
-            ++results_.events_timer;
+            auto it = w.timers.find(e.arg);
+            if (it == w.timers.end()) break;
+            ++w.results.events_timer;
             Timer t = std::move(it->second);
-            timers_.erase(it);
-            auto& n = *nodes_[t.node];
+            w.timers.erase(it);
             if (n.online && n.session == t.session) t.fn();
             break;
         }
+        default:
+            break;
+    }
+}
+
+void Simulator::dispatch_global(const Event& e) {
+    switch (e.kind) {
         case Kind::join:
             join(*nodes_[e.node]);
             break;
@@ -150,17 +340,30 @@ void Simulator::dispatch(const Event& e) {
         case Kind::lookup: {
             start_lookup();
             std::exponential_distribution<double> gap(scenario_.lookups_per_second);
-            push(now_ + std::max<std::int64_t>(1, to_ns(gap(rng_))), Kind::lookup, 0);
+            push_global(virtual_time_ns() + std::max<std::int64_t>(1, to_ns(gap(rng_))),
+                        Kind::lookup, 0);
             break;
         }
         case Kind::report:
             close_interval();
-            push(now_ + to_ns(scenario_.report_interval_s), Kind::report, 0);
+            push_global(virtual_time_ns() + to_ns(scenario_.report_interval_s), Kind::report, 0);
+            break;
+        default:
             break;
     }
 }
 
 // ---- network --------------------------------------------------------------------------
+
+std::uint32_t Simulator::alloc_packet(Worker& w) {
+    if (!w.free_packets.empty()) {
+        const auto slot = w.free_packets.back();
+        w.free_packets.pop_back();
+        return slot;
+    }
+    w.packets.emplace_back();
+    return static_cast<std::uint32_t>(w.packets.size() - 1);
+}
 
 void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* data,
                      std::size_t size) {
@@ -168,60 +371,65 @@ void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* da
     const std::uint32_t addr = ntohl(to.getIPv4().sin_addr.s_addr);
     const std::uint32_t index = addr - from.addr + from.index;  // addresses are base + index
     if (index >= nodes_.size()) return;
+    auto& counters = acc();
     if (after_warmup()) {
-        ++results_.messages;
-        results_.bytes += size + 28;  // IPv4 + UDP headers
+        ++counters.results.messages;
+        counters.results.bytes += size + 28;  // IPv4 + UDP headers
     }
-    ++interval_.messages;
-    interval_.bytes += size + 28;
-    if (from.nat) from.nat_opened[addr] = now_;
-    if (scenario_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < scenario_.loss)
-        return;
+    ++counters.interval.messages;
+    counters.interval.bytes += size + 28;
+    const std::int64_t now = virtual_time_ns();
+    if (from.nat) from.nat_opened[addr] = now;
+    if (scenario_.loss > 0 && from.rng.unit() < scenario_.loss) return;
     auto& dest = *nodes_[index];
-    // ±5 % per-packet variation around the pair's latency.
-    const double ms =
-        one_way_ms(from, dest) * std::uniform_real_distribution<double>(0.95, 1.05)(rng_);
-    std::uint32_t slot;
-    if (!free_packets_.empty()) {
-        slot = free_packets_.back();
-        free_packets_.pop_back();
-    } else {
-        slot = static_cast<std::uint32_t>(packets_.size());
-        packets_.emplace_back();
+    // ±5 % per-packet variation around the pair's latency, never under the floor.
+    const double ms = one_way_ms(from, dest) * (0.95 + 0.1 * from.rng.unit());
+    const std::int64_t at = now + std::max(min_one_way_ns_, static_cast<std::int64_t>(ms * 1e6));
+    auto& target = worker_of(dest);
+    if (tl_worker < 0 || &target == &workers_[static_cast<std::size_t>(tl_worker)]) {
+        // Between windows (every worker idle) or within this thread: straight in.
+        const auto slot = alloc_packet(target);
+        target.packets[slot].from = from.index;
+        target.packets[slot].data.assign(data, data + size);
+        push_node(from, dest, at, Kind::packet, slot);
+        return;
     }
-    packets_[slot].from = from.index;
-    packets_[slot].data.assign(data, data + size);
-    push(now_ + std::max<std::int64_t>(1000, static_cast<std::int64_t>(ms * 1e6)), Kind::packet,
-         dest.index, slot);
+    auto& box = workers_[static_cast<std::size_t>(tl_worker)].outbox[dest.worker];
+    box.emplace_back();
+    auto& cp = box.back();
+    cp.event = Event{at, from.index + 1, Kind::packet, dest.index, from.event_seq++, 0};
+    cp.packet.from = from.index;
+    cp.packet.data.assign(data, data + size);
 }
 
-void Simulator::deliver(Node& to, std::uint32_t slot) {
+void Simulator::deliver(Worker& w, Node& to, std::uint32_t slot) {
     if (!to.online) return;
-    const auto& p = packets_[slot];
+    const auto& p = w.packets[slot];
     const auto& from = *nodes_[p.from];
     if (to.nat) {
         // Endpoint-dependent filtering: only peers this node sent to recently get in.
         auto it = to.nat_opened.find(from.addr);
-        if (it == to.nat_opened.end() || now_ - it->second > nat_mapping_ns) return;
+        if (it == to.nat_opened.end() || virtual_time_ns() - it->second > nat_mapping_ns) return;
     }
     to.drive(p.data.data(), p.data.size(), from.sockaddr);
 }
 
 void Simulator::schedule_wake(Node& n, std::int64_t at) {
     if (!n.online || at == INT64_MAX || at >= n.next_wake) return;
-    n.next_wake = std::max(at, now_);
-    push(n.next_wake, Kind::wake, n.index, ++n.wake_gen);
+    n.next_wake = std::max(at, virtual_time_ns());
+    push_node(n, n, n.next_wake, Kind::wake, ++n.wake_gen);
 }
 
 std::uint64_t Simulator::add_timer(Node& node, std::int64_t delay_ns, std::function<void()> fn) {
-    const auto id = next_timer_++;
-    timers_.emplace(id, Timer{node.index, node.session, std::move(fn)});
-    push(now_ + std::max<std::int64_t>(0, delay_ns), Kind::timer, node.index, id);
+    auto& w = worker_of(node);
+    const auto id = w.next_timer++;
+    w.timers.emplace(id, Timer{node.index, node.session, std::move(fn)});
+    push_node(node, node, virtual_time_ns() + std::max<std::int64_t>(0, delay_ns), Kind::timer, id);
     return id;
 }
 
-void Simulator::cancel_timer(std::uint64_t id) {
-    timers_.erase(id);
+void Simulator::cancel_timer(Node& node, std::uint64_t id) {
+    worker_of(node).timers.erase(id);
 }
 
 // ---- membership -----------------------------------------------------------------------
@@ -254,10 +462,12 @@ Node* Simulator::random_online(const std::function<bool(const Node&)>& accept) {
 
 void Simulator::join(Node& n) {
     if (n.online) return;
+    ActAs as(n);
+    const std::int64_t now = virtual_time_ns();
     ++n.session;
     n.online = true;
     n.leaving = false;
-    n.online_since = now_;
+    n.online_since = now;
     n.published_at = -1;
     n.nat_opened.clear();
     n.online_pos = online_.size();
@@ -282,26 +492,29 @@ void Simulator::join(Node& n) {
                                           std::chrono::seconds(scenario_.binding_ttl_s)});
             n.publisher->start([this, &n, session](std::error_code ec) {
                 if (n.session != session || !n.online) return;
+                auto& r = acc().results;
                 if (ec) {
-                    ++results_.publish_failures;
+                    ++r.publish_failures;
                     return;
                 }
-                if (n.published_at < 0) ++results_.publishes;
-                n.published_at = now_;
+                if (n.published_at < 0) ++r.publishes;
+                n.published_at = virtual_time_ns();
             });
         });
-    if (scenario_.churn) push(now_ + to_ns(sample_session()), Kind::leave, n.index);
+    if (scenario_.churn) push_global(now + to_ns(sample_session()), Kind::leave, n.index);
 }
 
 void Simulator::leave(Node& n) {
     if (!n.online || n.leaving) return;
+    ActAs as(n);
     ++results_.leaves;
     const bool graceful =
         std::uniform_real_distribution<double>(0, 1)(rng_) < scenario_.graceful_fraction;
     if (graceful && n.publisher) {
         n.leaving = true;
         n.publisher->withdraw({});
-        push(now_ + ns_per_s, Kind::offline, n.index);  // one second to get the withdrawal out
+        // One second to get the withdrawal out.
+        push_global(virtual_time_ns() + ns_per_s, Kind::offline, n.index);
     } else {
         ++results_.crashes;
         go_offline(n);
@@ -310,6 +523,7 @@ void Simulator::leave(Node& n) {
 
 void Simulator::go_offline(Node& n) {
     if (!n.online) return;
+    ActAs as(n);
     n.online = false;
     n.leaving = false;
     n.published_at = -1;
@@ -320,66 +534,76 @@ void Simulator::go_offline(Node& n) {
     online_[pos] = online_.back();
     nodes_[online_[pos]]->online_pos = pos;
     online_.pop_back();
-    if (scenario_.churn) push(now_ + to_ns(sample_offline()), Kind::join, n.index);
+    if (scenario_.churn)
+        push_global(virtual_time_ns() + to_ns(sample_offline()), Kind::join, n.index);
 }
 
 // ---- workload -------------------------------------------------------------------------
 
 void Simulator::start_lookup() {
     const std::int64_t settled = 5 * ns_per_s;
+    const std::int64_t now = virtual_time_ns();
     auto* src =
-        random_online([&](const Node& c) { return !c.leaving && now_ - c.online_since > settled; });
+        random_online([&](const Node& c) { return !c.leaving && now - c.online_since > settled; });
     auto* dst = random_online([&](const Node& c) { return !c.leaving && c.published_at >= 0; });
     if (!src || !dst || src == dst) return;
     ++results_.lookups;
     ++interval_.lookups;
+    ActAs as(*src);
     const std::string want = dst->contact();
-    const std::uint32_t dst_index = dst->index, dst_session = dst->session;
-    const std::int64_t started = now_;
+    const std::int64_t started = now;
     overlay::LookupOptions opts;
     opts.timeout = std::chrono::milliseconds(static_cast<long>(scenario_.lookup_timeout_s * 1000));
     opts.quorum = scenario_.lookup_quorum;
+    // The callback runs on the source node's thread: it only touches that thread's counters.
     overlay::lookup(
-        *src, dst->aor, opts,
-        [this, want, started, dst_index, dst_session](std::error_code ec, overlay::LookupResult r) {
-            const auto& dst = *nodes_[dst_index];
+        *src, dst->aor, opts, [this, want, started](std::error_code ec, overlay::LookupResult r) {
+            auto& w = acc();
+            auto& res = w.results;
             bool ok = false;
             if (!ec)
                 for (const auto& b : r.bindings)
                     for (const auto& c : b.contacts) ok = ok || c == want;
             if (ok) {
-                ++results_.successes;
-                ++interval_.successes;
-                const double ms = static_cast<double>(now_ - started) / 1e6;
-                results_.latencies_ms.push_back(ms);
-                results_.first_ms.push_back(static_cast<double>(r.first_complete.count()));
-                if (r.early) ++results_.early;
-                interval_latencies_.push_back(ms);
+                ++res.successes;
+                ++w.interval.successes;
+                const double ms = static_cast<double>(virtual_time_ns() - started) / 1e6;
+                res.latencies_ms.push_back(ms);
+                res.first_ms.push_back(static_cast<double>(r.first_complete.count()));
+                if (r.early) ++res.early;
+                w.interval_latencies.push_back(ms);
             } else if (ec == overlay::errc::name_conflict) {
-                ++results_.conflicts;
-                ++results_.not_found;
+                ++res.conflicts;
+                ++res.not_found;
             } else if (ec == overlay::errc::timeout) {
-                ++results_.timeouts;
+                ++res.timeouts;
             } else if (ec) {
-                ++results_.not_found;
+                ++res.not_found;
             } else {
-                ++results_.wrong;  // found only a stale binding
+                ++res.wrong;  // found only a stale binding
             }
-            (void)dst;
-            (void)dst_session;
         });
 }
 
 void Simulator::close_interval() {
-    interval_.t_s = static_cast<double>(now_ - start_) / 1e9;
-    interval_.online = static_cast<std::uint32_t>(online_.size());
-    std::sort(interval_latencies_.begin(), interval_latencies_.end());
-    interval_.p50_ms = percentile(interval_latencies_, 0.5);
-    results_.series.push_back(interval_);
+    IntervalStats s = interval_;
+    std::vector<double> latencies;
+    for (auto& w : workers_) {
+        s.successes += w.interval.successes;
+        s.messages += w.interval.messages;
+        s.bytes += w.interval.bytes;
+        latencies.insert(latencies.end(), w.interval_latencies.begin(), w.interval_latencies.end());
+        w.interval = {};
+        w.interval_latencies.clear();
+    }
+    s.t_s = static_cast<double>(virtual_time_ns() - start_) / 1e9;
+    s.online = static_cast<std::uint32_t>(online_.size());
+    std::sort(latencies.begin(), latencies.end());
+    s.p50_ms = percentile(latencies, 0.5);
+    results_.series.push_back(s);
     if (after_warmup())
         results_.node_seconds += static_cast<double>(online_.size()) * scenario_.report_interval_s;
     interval_ = {};
-    interval_latencies_.clear();
 }
 
 }  // namespace p2psip::sim

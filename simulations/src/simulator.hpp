@@ -2,12 +2,14 @@
 #include <opendht/crypto.h>
 #include <opendht/sockaddr.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <queue>
 #include <random>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -39,9 +41,30 @@ struct Results {
 
 class Node;
 
-// A single-threaded discrete-event simulation of p2psip's overlay: every node is a real
-// OpenDHT dht::Dht (under SecureDht) running the project's own BindingPublisher and
-// lookup code, exchanging datagrams over an in-memory network in virtual time.
+// Two threads meet here once per window of a few virtual milliseconds, thousands of times
+// per wall second: a futex round trip per meeting would cost more than the window's work,
+// so the waiters spin, yielding the core if the wait is long (another program may need it).
+class SpinBarrier {
+  public:
+    explicit SpinBarrier(int parties) : parties_(parties) {}
+    void arrive_and_wait();
+
+  private:
+    const int parties_;
+    std::atomic<int> arrived_{0};
+    std::atomic<std::uint32_t> generation_{0};
+};
+
+// A discrete-event simulation of p2psip's overlay: every node is a real OpenDHT dht::Dht
+// (under SecureDht) running the project's own BindingPublisher and lookup code, exchanging
+// datagrams over an in-memory network in virtual time.
+//
+// Events are ordered by (time, originating node, that node's event count), which depends
+// on nothing but the scenario and the seed. With `threads` > 1 the nodes are split among
+// worker threads that run in lockstep windows no longer than the shortest one-way delay:
+// nothing sent inside a window can arrive inside it, so each node sees exactly the events,
+// in exactly the order, of a single-threaded run. Membership changes, lookups and reports
+// ("global" events) run on the main thread between windows.
 class Simulator {
   public:
     using Progress = std::function<void(double sim_s, const Results&, std::uint32_t online)>;
@@ -51,11 +74,11 @@ class Simulator {
     void run(const Progress& progress);
     const Results& results() const { return results_; }
 
-    // Used by nodes.
-    std::int64_t now_ns() const { return now_; }
+    // Used by nodes, always from the node's own context.
+    std::int64_t now_ns() const;
     void send(Node& from, const dht::SockAddr& to, const std::uint8_t* data, std::size_t size);
     std::uint64_t add_timer(Node& node, std::int64_t delay_ns, std::function<void()> fn);
-    void cancel_timer(std::uint64_t id);
+    void cancel_timer(Node& node, std::uint64_t id);
     void schedule_wake(Node& node, std::int64_t at_ns);
     const Scenario& scenario() const { return scenario_; }
 
@@ -63,12 +86,18 @@ class Simulator {
     enum class Kind : std::uint8_t { packet, wake, timer, join, leave, offline, lookup, report };
     struct Event {
         std::int64_t t;
-        std::uint64_t seq;
+        std::uint32_t origin;  // node index + 1; 0 for global events
         Kind kind;
         std::uint32_t node;
+        std::uint64_t seq;  // the origin's event count
         std::uint64_t arg;
-        bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+        bool operator>(const Event& o) const {
+            if (t != o.t) return t > o.t;
+            if (origin != o.origin) return origin > o.origin;
+            return seq > o.seq;
+        }
     };
+    using Queue = std::priority_queue<Event, std::vector<Event>, std::greater<>>;
     struct Packet {
         std::uint32_t from = 0;
         std::vector<std::uint8_t> data;
@@ -78,15 +107,42 @@ class Simulator {
         std::uint32_t session;
         std::function<void()> fn;
     };
+    struct CrossPacket {  // sent to a node of another worker during a window
+        Event event;
+        Packet packet;
+    };
+    // What one thread owns: its nodes' events, packets and timers, and its share of the
+    // counters (summed, and latencies sorted, so the split does not show in the outputs).
+    struct Worker {
+        Queue queue;
+        std::vector<Packet> packets;
+        std::vector<std::uint32_t> free_packets;
+        std::unordered_map<std::uint64_t, Timer> timers;
+        std::uint64_t next_timer = 1;
+        std::vector<std::vector<CrossPacket>> outbox;   // by destination worker
+        std::vector<dht::crypto::Identity> identities;  // this thread's copy of the pool
+        Results results;
+        IntervalStats interval;
+        std::vector<double> interval_latencies;
+    };
 
-    void push(std::int64_t t, Kind kind, std::uint32_t node, std::uint64_t arg = 0);
-    void dispatch(const Event& e);
+    Worker& worker_of(const Node& n);
+    Worker& acc();  // the worker whose counters the running code adds to
+    std::uint32_t alloc_packet(Worker& w);
+    void push_global(std::int64_t t, Kind kind, std::uint32_t node);
+    void push_node(Node& origin, Node& target, std::int64_t t, Kind kind, std::uint64_t arg);
+    void drain_outboxes();
+    void run_window(std::size_t w, std::int64_t end);
+    void worker_main(std::size_t w);
+    void dispatch_node(Worker& w, const Event& e);
+    void dispatch_global(const Event& e);
     void join(Node& n);
     void leave(Node& n);
     void go_offline(Node& n);
     void start_lookup();
-    void deliver(Node& to, std::uint32_t packet);
+    void deliver(Worker& w, Node& to, std::uint32_t packet);
     void close_interval();
+    Results merged() const;
     double sample_session();
     double sample_offline();
     double one_way_ms(const Node& a, const Node& b);
@@ -94,22 +150,24 @@ class Simulator {
     bool after_warmup() const;
 
     Scenario scenario_;
-    std::vector<dht::crypto::Identity> pool_;
     std::vector<std::unique_ptr<Node>> nodes_;
     std::vector<std::uint32_t> online_;  // indices, unordered
-    std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
-    std::uint64_t seq_ = 0;
-    std::int64_t now_ = 0, start_ = 0;
-    std::vector<Packet> packets_;
-    std::vector<std::uint32_t> free_packets_;
-    std::unordered_map<std::uint64_t, Timer> timers_;
-    std::uint64_t next_timer_ = 1;
-    std::mt19937_64 rng_;
+    std::vector<Worker> workers_;
+    Queue global_;
+    std::uint64_t global_seq_ = 0;
+    std::int64_t start_ = 0;
+    std::int64_t min_one_way_ns_ = 0;  // the lookahead of a window
+    std::mt19937_64 rng_;              // global decisions, main thread only
     double rtt_scale_ = 1;
     Results results_;
-    IntervalStats interval_;
-    std::vector<double> interval_latencies_;
+    IntervalStats interval_;  // the global part: lookups started, nodes online
     double last_node_time_s_ = 0;
+
+    // Worker threads (threads - 1 of them; the main thread is worker 0).
+    std::vector<std::thread> threads_;
+    std::unique_ptr<SpinBarrier> start_barrier_, end_barrier_;
+    std::int64_t window_end_ = 0;
+    bool stopping_ = false;
 };
 
 }  // namespace p2psip::sim

@@ -7,14 +7,18 @@
 // Never link this into the phone.
 #include "virtual_clock.hpp"
 
+#include "rng.hpp"
+
 #include <time.h>
 
 #include <chrono>
 #include <random>
 
 namespace {
-std::int64_t g_now_ns = 1'000'000'000'000;  // start at 1000 s: OpenDHT subtracts from now
-std::mt19937_64 g_rd_engine{0x5eed};
+// Per thread: worker threads run their nodes at different instants of one window.
+thread_local std::int64_t g_now_ns = 1'000'000'000'000;  // 1000 s: OpenDHT subtracts from now
+thread_local p2psip::sim::Rng* g_rd_source = nullptr;
+std::mt19937_64 g_rd_engine{0x5eed};  // used only by the main thread, outside any node
 }  // namespace
 
 namespace p2psip::sim {
@@ -26,6 +30,9 @@ std::int64_t virtual_time_ns() {
 }
 void seed_random_device(std::uint64_t seed) {
     g_rd_engine.seed(seed);
+}
+void set_random_source(Rng* source) {
+    g_rd_source = source;
 }
 double real_seconds() {
     timespec ts{};
@@ -49,6 +56,6 @@ system_clock::time_point system_clock::now() noexcept {
 }  // namespace chrono
 
 unsigned int random_device::_M_getval() {
-    return static_cast<unsigned int>(g_rd_engine());
+    return static_cast<unsigned int>(g_rd_source ? (*g_rd_source)() >> 32 : g_rd_engine());
 }
 }  // namespace std

@@ -6,10 +6,17 @@
 // OpenDHT runs on virtual time and repeatable randomness. See docs/simulations.md.
 namespace p2psip::sim {
 
+class Rng;
+
+// Virtual time is per thread: each worker thread runs its own nodes at its own instant.
 void set_virtual_time_ns(std::int64_t ns);
 std::int64_t virtual_time_ns();
-// Seeds what std::random_device returns from now on (OpenDHT seeds its generators from it).
+// Seeds what std::random_device returns on threads with no random source set.
 void seed_random_device(std::uint64_t seed);
+// What std::random_device returns on this thread from now on (OpenDHT seeds its node ids
+// and generators from it): the generator of the node being run, or nullptr for the seeded
+// default.
+void set_random_source(Rng* source);
 // Wall-clock time for progress and speed figures, untouched by the override.
 double real_seconds();
 
