@@ -47,7 +47,7 @@ long peak_rss_kib() {
     return 0;
 }
 
-void write_plots(const fs::path& out, const std::string& name) {
+void write_plots(const fs::path& out, const std::string& name, bool have_latencies) {
     if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
         std::fprintf(stderr, "gnuplot not found: no PNG plots (apt-get install gnuplot-nox)\n");
         return;
@@ -65,13 +65,14 @@ void write_plots(const fs::path& out, const std::string& name) {
        << "' using 1:(column(4)>0 ? 100*column(5)/column(4) : 1/0) with linespoints title 'success "
           "%', '' "
           "using 1:2 axes x1y2 with lines title 'online nodes'\n"
-       << "unset y2tics\nunset y2label\nset ytics mirror\nset autoscale y\n"
-       << "set output '" << (out / "latency_cdf.png").string() << "'\n"
-       << "set title '" << name
-       << ": lookup latency CDF'\nset xlabel 'lookup latency (ms)'\n"
-          "set ylabel 'fraction of lookups'\nset yrange [0:1]\n"
-       << "plot '" << (out / "latency.csv").string() << "' using 1:2 with lines title 'CDF'\n"
-       << "set autoscale y\nset output '" << (out / "traffic.png").string() << "'\n"
+       << "unset y2tics\nunset y2label\nset ytics mirror\nset autoscale y\n";
+    if (have_latencies)  // gnuplot stops at a plot without data
+        gp << "set output '" << (out / "latency_cdf.png").string() << "'\n"
+           << "set title '" << name
+           << ": lookup latency CDF'\nset xlabel 'lookup latency (ms)'\n"
+              "set ylabel 'fraction of lookups'\nset yrange [0:1]\n"
+           << "plot '" << (out / "latency.csv").string() << "' using 1:2 with lines title 'CDF'\n";
+    gp << "set autoscale y\nset output '" << (out / "traffic.png").string() << "'\n"
        << "set title '" << name
        << ": traffic per online node'\nset xlabel 'simulated time (s)'\n"
           "set ylabel 'messages per node per second'\n"
@@ -83,6 +84,23 @@ void write_plots(const fs::path& out, const std::string& name) {
 }
 
 }  // namespace
+
+// Call attempts: lookup, then INVITE/200/ACK (workload.calls_per_second).
+std::string calls_json(const Results& r, double per_node_s) {
+    const auto ended =
+        r.calls_answered + r.calls_lookup_failed + r.calls_no_answer + r.calls_rejected;
+    return fmt::format(
+        "  \"calls\": {{\"attempts\": {}, \"ended\": {}, \"answered\": {}, "
+        "\"success_rate\": {:.5f}, \"lookup_failed\": {}, \"no_answer\": {}, "
+        "\"rejected\": {},\n            \"setup_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, "
+        "\"p99\": {:.1f}}}, \"sip_messages\": {}, \"sip_messages_per_node_s\": {:.4f}}}\n",
+        r.calls, ended, r.calls_answered,
+        ended ? static_cast<double>(r.calls_answered) / static_cast<double>(ended) : 0.0,
+        r.calls_lookup_failed, r.calls_no_answer, r.calls_rejected,
+        percentile(r.call_setup_ms, 0.5), percentile(r.call_setup_ms, 0.95),
+        percentile(r.call_setup_ms, 0.99), r.sip_messages,
+        static_cast<double>(r.sip_messages) * per_node_s);
+}
 
 int main(int argc, char** argv) {
     CLI::App app{"p2psip-sim: the p2psip overlay at scale, in virtual time"};
@@ -171,7 +189,7 @@ int main(int argc, char** argv) {
         "  \"hops\": null,\n"
         "  \"messages_per_node_s\": {:.3f},\n  \"bytes_per_node_s\": {:.1f},\n"
         "  \"joins\": {},\n  \"leaves\": {},\n  \"crashes\": {},\n  \"publishes\": {},\n  "
-        "\"publish_failures\": {}\n}}\n",
+        "\"publish_failures\": {},\n{}}}\n",
         sc.name, sc.seed, sc.nodes, r.simulated_s, sc.median_rtt_ms, sc.loss, sc.nat_fraction,
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
         r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early,
@@ -183,7 +201,7 @@ int main(int argc, char** argv) {
                   static_cast<double>(r.latencies_ms.size()),
         percentile(r.first_ms, 0.5), percentile(r.first_ms, 0.95), percentile(r.first_ms, 0.99),
         static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s,
-        r.joins, r.leaves, r.crashes, r.publishes, r.publish_failures);
+        r.joins, r.leaves, r.crashes, r.publishes, r.publish_failures, calls_json(r, per_node_s));
 
     {
         std::ofstream ts(out / "timeseries.csv");
@@ -221,7 +239,7 @@ int main(int argc, char** argv) {
         sc.duration_s / std::max(1e-9, cpu_run), static_cast<double>(rss) / 1024.0,
         static_cast<double>(rss) / sc.nodes, r.events_packet, r.events_wake, r.events_timer,
         cc.lookups, cc.verify_calls, cc.keys);
-    write_plots(out, sc.name);
+    write_plots(out, sc.name, !r.latencies_ms.empty());
 
     std::printf(
         "%s: %u nodes, %.0f s simulated in %.1f s wall (%.1fx real time), %.1f s CPU (%.1fx per "
@@ -235,6 +253,12 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(finished), 100 * success, percentile(r.latencies_ms, 0.5),
         percentile(r.latencies_ms, 0.95), percentile(r.latencies_ms, 0.99),
         static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s);
+    if (r.calls > 0)
+        std::printf("calls %llu, answered %llu, setup p50 %.0f ms, p95 %.0f ms, p99 %.0f ms\n",
+                    static_cast<unsigned long long>(r.calls),
+                    static_cast<unsigned long long>(r.calls_answered),
+                    percentile(r.call_setup_ms, 0.5), percentile(r.call_setup_ms, 0.95),
+                    percentile(r.call_setup_ms, 0.99));
     std::printf("results in %s\n", out.c_str());
     // Everything is written; tearing down tens of thousands of DHT nodes one by one would
     // take longer than some runs, so leave that to the kernel.

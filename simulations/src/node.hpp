@@ -11,6 +11,7 @@
 #include "p2psip/overlay/publisher.hpp"
 #include "rng.hpp"
 #include "simulator.hpp"
+#include "sip_endpoint.hpp"
 
 namespace p2psip::sim {
 
@@ -38,6 +39,10 @@ class Node final : public overlay::DhtAccess {
     void drive(const std::uint8_t* data, std::size_t size, const dht::SockAddr& from);
 
     std::string contact() const;
+    SipEndpoint& sip() {
+        if (!sip_endpoint) sip_endpoint = std::make_unique<SipEndpoint>(*this);
+        return *sip_endpoint;
+    }
 
     Simulator& sim;
     const std::uint32_t index;
@@ -55,6 +60,7 @@ class Node final : public overlay::DhtAccess {
     std::string aor, instance_id;
     std::unique_ptr<dht::SecureDht> dht;
     std::shared_ptr<overlay::BindingPublisher> publisher;
+    std::unique_ptr<SipEndpoint> sip_endpoint;                   // made at the first call in or out
     std::unordered_map<std::uint32_t, std::int64_t> nat_opened;  // peer addr -> last send
     std::uint32_t worker = 0;                                    // the thread that runs this node
     std::uint64_t event_seq = 0;  // events this node has caused: their order at equal times

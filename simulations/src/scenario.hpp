@@ -36,6 +36,8 @@ struct Scenario {
 
     // workload
     double lookups_per_second = 10;
+    // Call attempts: a lookup, then INVITE/200/ACK with the callee (simulations.md).
+    double calls_per_second = 0;
     // false: nodes only run the DHT (no bindings, and so no lookups): the bare-DHT baseline
     // that shows what the workload itself costs.
     bool publish = true;

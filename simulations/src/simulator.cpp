@@ -102,6 +102,8 @@ Simulator::Simulator(const Scenario& scenario, std::vector<dht::crypto::Identity
         push_global(start_ + to_ns(unit(rng_) * scenario_.join_period_s), Kind::join, n->index);
     if (scenario_.lookups_per_second > 0)
         push_global(start_ + to_ns(scenario_.warmup_s), Kind::lookup, 0);
+    if (scenario_.calls_per_second > 0)
+        push_global(start_ + to_ns(scenario_.warmup_s), Kind::call, 0);
     push_global(start_ + to_ns(scenario_.report_interval_s), Kind::report, 0);
 
     if (threads > 1) {
@@ -193,12 +195,21 @@ Results Simulator::merged() const {
         r.events_packet += x.events_packet;
         r.events_wake += x.events_wake;
         r.events_timer += x.events_timer;
+        r.calls_answered += x.calls_answered;
+        r.calls_lookup_failed += x.calls_lookup_failed;
+        r.calls_no_answer += x.calls_no_answer;
+        r.calls_rejected += x.calls_rejected;
+        r.sip_messages += x.sip_messages;
+        r.sip_bytes += x.sip_bytes;
+        r.call_setup_ms.insert(r.call_setup_ms.end(), x.call_setup_ms.begin(),
+                               x.call_setup_ms.end());
         r.latencies_ms.insert(r.latencies_ms.end(), x.latencies_ms.begin(), x.latencies_ms.end());
         r.first_ms.insert(r.first_ms.end(), x.first_ms.begin(), x.first_ms.end());
     }
     // Sorted, so the order the workers finished lookups in does not show.
     std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
     std::sort(r.first_ms.begin(), r.first_ms.end());
+    std::sort(r.call_setup_ms.begin(), r.call_setup_ms.end());
     return r;
 }
 
@@ -287,6 +298,7 @@ void Simulator::drain_outboxes() {
             for (auto& cp : box) {
                 const auto slot = alloc_packet(dest);
                 dest.packets[slot].from = cp.packet.from;
+                dest.packets[slot].sip = cp.packet.sip;
                 dest.packets[slot].data.swap(cp.packet.data);
                 cp.event.arg = slot;
                 dest.queue.push(cp.event);
@@ -344,6 +356,13 @@ void Simulator::dispatch_global(const Event& e) {
                         Kind::lookup, 0);
             break;
         }
+        case Kind::call: {
+            start_call();
+            std::exponential_distribution<double> gap(scenario_.calls_per_second);
+            push_global(virtual_time_ns() + std::max<std::int64_t>(1, to_ns(gap(rng_))), Kind::call,
+                        0);
+            break;
+        }
         case Kind::report:
             close_interval();
             push_global(virtual_time_ns() + to_ns(scenario_.report_interval_s), Kind::report, 0);
@@ -378,10 +397,34 @@ void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* da
     }
     ++counters.interval.messages;
     counters.interval.bytes += size + 28;
+    route(from, *nodes_[index], data, size, false);
+}
+
+void Simulator::send_sip(Node& from, std::uint32_t to, const std::string& datagram) {
+    if (to >= nodes_.size()) return;
+    if (after_warmup()) {
+        auto& r = acc().results;
+        ++r.sip_messages;
+        r.sip_bytes += datagram.size() + 28;
+    }
+    route(from, *nodes_[to], reinterpret_cast<const std::uint8_t*>(datagram.data()),
+          datagram.size(), true);
+}
+
+bool Simulator::node_at(std::string_view host, std::uint32_t& index) const {
+    in_addr a{};
+    if (inet_pton(AF_INET, std::string(host).c_str(), &a) != 1 || nodes_.empty()) return false;
+    const std::uint32_t i = ntohl(a.s_addr) - nodes_[0]->addr;
+    if (i >= nodes_.size()) return false;
+    index = i;
+    return true;
+}
+
+void Simulator::route(Node& from, Node& dest, const std::uint8_t* data, std::size_t size,
+                      bool sip) {
     const std::int64_t now = virtual_time_ns();
-    if (from.nat) from.nat_opened[addr] = now;
+    if (from.nat) from.nat_opened[dest.addr] = now;
     if (scenario_.loss > 0 && from.rng.unit() < scenario_.loss) return;
-    auto& dest = *nodes_[index];
     // ±5 % per-packet variation around the pair's latency, never under the floor.
     const double ms = one_way_ms(from, dest) * (0.95 + 0.1 * from.rng.unit());
     const std::int64_t at = now + std::max(min_one_way_ns_, static_cast<std::int64_t>(ms * 1e6));
@@ -389,8 +432,10 @@ void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* da
     if (tl_worker < 0 || &target == &workers_[static_cast<std::size_t>(tl_worker)]) {
         // Between windows (every worker idle) or within this thread: straight in.
         const auto slot = alloc_packet(target);
-        target.packets[slot].from = from.index;
-        target.packets[slot].data.assign(data, data + size);
+        auto& p = target.packets[slot];
+        p.from = from.index;
+        p.sip = sip;
+        p.data.assign(data, data + size);
         push_node(from, dest, at, Kind::packet, slot);
         return;
     }
@@ -399,6 +444,7 @@ void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* da
     auto& cp = box.back();
     cp.event = Event{at, from.index + 1, Kind::packet, dest.index, from.event_seq++, 0};
     cp.packet.from = from.index;
+    cp.packet.sip = sip;
     cp.packet.data.assign(data, data + size);
 }
 
@@ -411,7 +457,10 @@ void Simulator::deliver(Worker& w, Node& to, std::uint32_t slot) {
         auto it = to.nat_opened.find(from.addr);
         if (it == to.nat_opened.end() || virtual_time_ns() - it->second > nat_mapping_ns) return;
     }
-    to.drive(p.data.data(), p.data.size(), from.sockaddr);
+    if (p.sip)
+        to.sip().on_datagram(p.data.data(), p.data.size(), from);
+    else
+        to.drive(p.data.data(), p.data.size(), from.sockaddr);
 }
 
 void Simulator::schedule_wake(Node& n, std::int64_t at) {
@@ -528,6 +577,7 @@ void Simulator::go_offline(Node& n) {
     n.leaving = false;
     n.published_at = -1;
     n.publisher.reset();
+    n.sip_endpoint.reset();  // calls in progress die with the phone
     n.stop_dht();
     // Swap-remove from the online list.
     const auto pos = n.online_pos;
@@ -583,6 +633,42 @@ void Simulator::start_lookup() {
                 ++res.wrong;  // found only a stale binding
             }
         });
+}
+
+void Simulator::start_call() {
+    const std::int64_t settled = 5 * ns_per_s;
+    const std::int64_t now = virtual_time_ns();
+    auto* src =
+        random_online([&](const Node& c) { return !c.leaving && now - c.online_since > settled; });
+    auto* dst = random_online([&](const Node& c) { return !c.leaving && c.published_at >= 0; });
+    if (!src || !dst || src == dst) return;
+    ++results_.calls;
+    ActAs as(*src);
+    overlay::LookupOptions opts;
+    opts.timeout = std::chrono::milliseconds(static_cast<long>(scenario_.lookup_timeout_s * 1000));
+    opts.quorum = scenario_.lookup_quorum;
+    // As a phone dials: look the AOR up, then INVITE the first contact of the first binding.
+    overlay::lookup(*src, dst->aor, opts,
+                    [this, src_index = src->index, aor = dst->aor, started = now](
+                        std::error_code ec, overlay::LookupResult r) {
+                        if (ec || r.bindings.empty() || r.bindings.front().contacts.empty()) {
+                            ++acc().results.calls_lookup_failed;
+                            return;
+                        }
+                        nodes_[src_index]->sip().invite(
+                            r.bindings.front().contacts.front(), aor, [this, started](int status) {
+                                auto& res = acc().results;
+                                if (status >= 200 && status < 300) {
+                                    ++res.calls_answered;
+                                    res.call_setup_ms.push_back(
+                                        static_cast<double>(virtual_time_ns() - started) / 1e6);
+                                } else if (status == 408) {
+                                    ++res.calls_no_answer;
+                                } else {
+                                    ++res.calls_rejected;
+                                }
+                            });
+                    });
 }
 
 void Simulator::close_interval() {

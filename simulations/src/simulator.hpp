@@ -37,6 +37,11 @@ struct Results {
     std::vector<IntervalStats> series;
     double simulated_s = 0;
     std::uint64_t events_packet = 0, events_wake = 0, events_timer = 0;  // engine load
+    // Call attempts (workload.calls_per_second): lookup, then INVITE/200/ACK.
+    std::uint64_t calls = 0, calls_answered = 0, calls_lookup_failed = 0, calls_no_answer = 0,
+                  calls_rejected = 0;
+    std::vector<double> call_setup_ms;              // dial (lookup start) to 200 OK, answered calls
+    std::uint64_t sip_messages = 0, sip_bytes = 0;  // after warmup, with IPv4/UDP headers
 };
 
 class Node;
@@ -77,13 +82,27 @@ class Simulator {
     // Used by nodes, always from the node's own context.
     std::int64_t now_ns() const;
     void send(Node& from, const dht::SockAddr& to, const std::uint8_t* data, std::size_t size);
+    // A SIP datagram from `from` to node `to` (port 5060 of its address).
+    void send_sip(Node& from, std::uint32_t to, const std::string& datagram);
+    // The node whose address is `host` (dotted IPv4), if any.
+    bool node_at(std::string_view host, std::uint32_t& index) const;
     std::uint64_t add_timer(Node& node, std::int64_t delay_ns, std::function<void()> fn);
     void cancel_timer(Node& node, std::uint64_t id);
     void schedule_wake(Node& node, std::int64_t at_ns);
     const Scenario& scenario() const { return scenario_; }
 
   private:
-    enum class Kind : std::uint8_t { packet, wake, timer, join, leave, offline, lookup, report };
+    enum class Kind : std::uint8_t {
+        packet,
+        wake,
+        timer,
+        join,
+        leave,
+        offline,
+        lookup,
+        call,
+        report
+    };
     struct Event {
         std::int64_t t;
         std::uint32_t origin;  // node index + 1; 0 for global events
@@ -100,6 +119,7 @@ class Simulator {
     using Queue = std::priority_queue<Event, std::vector<Event>, std::greater<>>;
     struct Packet {
         std::uint32_t from = 0;
+        bool sip = false;  // for the node's SIP endpoint, not its DHT
         std::vector<std::uint8_t> data;
     };
     struct Timer {
@@ -140,6 +160,8 @@ class Simulator {
     void leave(Node& n);
     void go_offline(Node& n);
     void start_lookup();
+    void start_call();
+    void route(Node& from, Node& dest, const std::uint8_t* data, std::size_t size, bool sip);
     void deliver(Worker& w, Node& to, std::uint32_t packet);
     void close_interval();
     Results merged() const;

@@ -43,6 +43,7 @@ median_session_s = 60
 median_offline_s = 40
 [workload]
 lookups_per_second = 5
+calls_per_second = 2
 TOML
   for sc in "$SCENARIO" "$DIR/mixed.toml"; do
     for t in 1 2 3; do "$SIM" "$sc" --threads $t --out "$DIR/t$t" --quiet >/dev/null; done
@@ -55,6 +56,31 @@ TOML
   done
   grep -q '"crashes": 0,' "$DIR/t1/summary.json" && fail "the churn scenario had no crashes"
   echo "PASS: 1, 2 and 3 worker threads give byte-identical outputs (steady; churn+NAT+loss)"
+  ;;
+calls)
+  # Call attempts: lookup, then INVITE/200/ACK through the sip/ library over the simulated
+  # network. Without loss every answered call is exactly INVITE + 200 + ACK; with 5 % loss
+  # Timer A/G retransmissions must carry almost every call through anyway.
+  calls_json() { tr -d '\n' < "$1" | sed -n 's/.*"calls": {\([^}]*\).*/\1/p'; }
+  cfield() { calls_json "$1" | sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p"; }
+  for loss in 0 0.05; do
+    sed -e "s/^loss = .*/loss = $loss/" -e 's/^lookups_per_second = .*/lookups_per_second = 0\ncalls_per_second = 3/' "$SCENARIO" > "$DIR/calls.toml"
+    "$SIM" "$DIR/calls.toml" --out "$DIR/c$loss" --quiet >/dev/null
+    f="$DIR/c$loss/summary.json"
+    attempts=$(cfield "$f" attempts); answered=$(cfield "$f" answered); rate=$(cfield "$f" success_rate)
+    msgs=$(field "$f" sip_messages); p50=$(sed -n 's/.*"setup_ms": {"p50": \([0-9.]*\).*/\1/p' "$f")
+    echo "loss $loss: attempts $attempts answered $answered rate $rate sip messages $msgs setup p50 $p50 ms"
+    [ "${attempts:-0}" -ge 300 ] || fail "loss $loss: only ${attempts:-0} call attempts"
+    awk -v p="$p50" 'BEGIN{exit !(p >= 50 && p <= 5000)}' || fail "loss $loss: setup p50 $p50 ms out of range"
+    if [ "$loss" = 0 ]; then
+      awk -v r="$rate" 'BEGIN{exit !(r >= 0.99)}' || fail "no loss: call success $rate < 0.99"
+      [ "$msgs" -ge $((3 * answered)) ] && [ "$msgs" -le $((3 * attempts)) ] || fail "no loss: $msgs SIP messages for $answered answered of $attempts calls (want 3 each)"
+    else
+      awk -v r="$rate" 'BEGIN{exit !(r >= 0.95)}' || fail "5 % loss: call success $rate < 0.95"
+      [ "$msgs" -gt $((3 * answered)) ] || fail "5 % loss: no retransmissions ($msgs SIP messages, $answered calls)"
+    fi
+  done
+  echo "PASS: calls set up through lookup + INVITE/200/ACK, retransmitted under loss"
   ;;
 crypto_cache)
   # The process-wide crypto cache (crypto_cache.cpp) must not change any outcome: the same
