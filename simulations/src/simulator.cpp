@@ -590,21 +590,33 @@ void Simulator::go_offline(Node& n) {
 
 // ---- workload -------------------------------------------------------------------------
 
-void Simulator::start_lookup() {
+bool Simulator::pick_caller_callee(Node*& src, Node*& dst) {
+    // A caller that has been online for a while, a callee that has published.
     const std::int64_t settled = 5 * ns_per_s;
     const std::int64_t now = virtual_time_ns();
-    auto* src =
+    src =
         random_online([&](const Node& c) { return !c.leaving && now - c.online_since > settled; });
-    auto* dst = random_online([&](const Node& c) { return !c.leaving && c.published_at >= 0; });
-    if (!src || !dst || src == dst) return;
+    dst = random_online([&](const Node& c) { return !c.leaving && c.published_at >= 0; });
+    return src && dst && src != dst;
+}
+
+overlay::LookupOptions Simulator::lookup_options() const {
+    overlay::LookupOptions opts;
+    opts.timeout = std::chrono::milliseconds(static_cast<long>(scenario_.lookup_timeout_s * 1000));
+    opts.quorum = scenario_.lookup_quorum;
+    return opts;
+}
+
+void Simulator::start_lookup() {
+    Node *src = nullptr, *dst = nullptr;
+    if (!pick_caller_callee(src, dst)) return;
+    const std::int64_t now = virtual_time_ns();
     ++results_.lookups;
     ++interval_.lookups;
     ActAs as(*src);
     const std::string want = dst->contact();
     const std::int64_t started = now;
-    overlay::LookupOptions opts;
-    opts.timeout = std::chrono::milliseconds(static_cast<long>(scenario_.lookup_timeout_s * 1000));
-    opts.quorum = scenario_.lookup_quorum;
+    const auto opts = lookup_options();
     // The callback runs on the source node's thread: it only touches that thread's counters.
     overlay::lookup(
         *src, dst->aor, opts, [this, want, started](std::error_code ec, overlay::LookupResult r) {
@@ -636,17 +648,12 @@ void Simulator::start_lookup() {
 }
 
 void Simulator::start_call() {
-    const std::int64_t settled = 5 * ns_per_s;
+    Node *src = nullptr, *dst = nullptr;
+    if (!pick_caller_callee(src, dst)) return;
     const std::int64_t now = virtual_time_ns();
-    auto* src =
-        random_online([&](const Node& c) { return !c.leaving && now - c.online_since > settled; });
-    auto* dst = random_online([&](const Node& c) { return !c.leaving && c.published_at >= 0; });
-    if (!src || !dst || src == dst) return;
     ++results_.calls;
     ActAs as(*src);
-    overlay::LookupOptions opts;
-    opts.timeout = std::chrono::milliseconds(static_cast<long>(scenario_.lookup_timeout_s * 1000));
-    opts.quorum = scenario_.lookup_quorum;
+    const auto opts = lookup_options();
     // As a phone dials: look the AOR up, then INVITE the first contact of the first binding.
     overlay::lookup(*src, dst->aor, opts,
                     [this, src_index = src->index, aor = dst->aor, started = now](

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "p2psip/overlay/lookup.hpp"
 #include "scenario.hpp"
 
 namespace p2psip::sim {
@@ -159,6 +160,8 @@ class Simulator {
     void join(Node& n);
     void leave(Node& n);
     void go_offline(Node& n);
+    bool pick_caller_callee(Node*& src, Node*& dst);
+    overlay::LookupOptions lookup_options() const;
     void start_lookup();
     void start_call();
     void route(Node& from, Node& dest, const std::uint8_t* data, std::size_t size, bool sip);
