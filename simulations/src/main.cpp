@@ -93,12 +93,13 @@ std::string calls_json(const Results& r, double per_node_s) {
         "  \"calls\": {{\"attempts\": {}, \"ended\": {}, \"answered\": {}, "
         "\"success_rate\": {:.5f}, \"lookup_failed\": {}, \"no_answer\": {}, "
         "\"rejected\": {},\n            \"setup_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, "
-        "\"p99\": {:.1f}}}, \"sip_messages\": {}, \"sip_messages_per_node_s\": {:.4f}}}\n",
+        "\"p99\": {:.1f}}}, \"sip_messages\": {}, \"sip_retransmissions\": {}, "
+        "\"sip_messages_per_node_s\": {:.4f}}}\n",
         r.calls, ended, r.calls_answered,
         ended ? static_cast<double>(r.calls_answered) / static_cast<double>(ended) : 0.0,
         r.calls_lookup_failed, r.calls_no_answer, r.calls_rejected,
         percentile(r.call_setup_ms, 0.5), percentile(r.call_setup_ms, 0.95),
-        percentile(r.call_setup_ms, 0.99), r.sip_messages,
+        percentile(r.call_setup_ms, 0.99), r.sip_messages, r.sip_retransmissions,
         static_cast<double>(r.sip_messages) * per_node_s);
 }
 
@@ -229,13 +230,14 @@ int main(int argc, char** argv) {
     const long rss = peak_rss_kib();
     const auto cc = crypto_cache_stats();
     std::ofstream(out / "perf.json") << fmt::format(
-        "{{\n  \"wall_s\": {:.2f},\n  \"cpu_s\": {:.2f},\n  \"identity_pool_s\": {:.2f},\n"
+        "{{\n  \"threads\": {},\n  \"wall_s\": {:.2f},\n  \"cpu_s\": {:.2f},\n"
+        "  \"identity_pool_s\": {:.2f},\n"
         "  \"speed_x_real_time\": {:.2f},\n  \"speed_x_real_time_per_cpu_s\": {:.2f},\n"
         "  \"peak_rss_mib\": {:.1f},\n  \"rss_kib_per_node\": {:.1f},\n"
         "  \"events\": {{\"packets\": {}, \"wakes\": {}, \"timers\": {}}},\n"
         "  \"crypto_cache\": {{\"signature_checks\": {}, \"rsa_verifications\": {}, "
         "\"keys\": {}}}\n}}\n",
-        wall_run, cpu_run, wall_pool, sc.duration_s / std::max(1e-9, wall_run),
+        sc.threads, wall_run, cpu_run, wall_pool, sc.duration_s / std::max(1e-9, wall_run),
         sc.duration_s / std::max(1e-9, cpu_run), static_cast<double>(rss) / 1024.0,
         static_cast<double>(rss) / sc.nodes, r.events_packet, r.events_wake, r.events_timer,
         cc.lookups, cc.verify_calls, cc.keys);

@@ -114,12 +114,16 @@ Simulator::Simulator(const Scenario& scenario, std::vector<dht::crypto::Identity
     }
 }
 
+void Simulator::stop_workers() {
+    if (threads_.empty()) return;
+    stopping_ = true;
+    start_barrier_->arrive_and_wait();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+}
+
 Simulator::~Simulator() {
-    if (!threads_.empty()) {
-        stopping_ = true;
-        start_barrier_->arrive_and_wait();
-        for (auto& t : threads_) t.join();
-    }
+    stop_workers();
     // Destroy DHTs while the simulator (their sockets' target) still exists.
     for (auto& n : nodes_) {
         ActAs as(*n);
@@ -133,17 +137,19 @@ void SpinBarrier::arrive_and_wait() {
     if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties_) {
         arrived_.store(0, std::memory_order_relaxed);
         generation_.fetch_add(1, std::memory_order_release);
+        generation_.notify_all();
         return;
     }
-    for (unsigned spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-        if (spins < 2000) {
+    // Spin first: the other threads usually arrive within microseconds. Then sleep (a
+    // futex), so a thread left waiting through a long serial phase frees its core.
+    for (unsigned spins = 0; spins < 4000; ++spins) {
+        if (generation_.load(std::memory_order_acquire) != generation) return;
 #if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
-        } else {
-            std::this_thread::yield();
-        }
     }
+    while (generation_.load(std::memory_order_acquire) == generation)
+        generation_.wait(generation, std::memory_order_acquire);
 }
 
 std::int64_t Simulator::now_ns() const {
@@ -201,6 +207,7 @@ Results Simulator::merged() const {
         r.calls_rejected += x.calls_rejected;
         r.sip_messages += x.sip_messages;
         r.sip_bytes += x.sip_bytes;
+        r.sip_retransmissions += x.sip_retransmissions;
         r.call_setup_ms.insert(r.call_setup_ms.end(), x.call_setup_ms.begin(),
                                x.call_setup_ms.end());
         r.latencies_ms.insert(r.latencies_ms.end(), x.latencies_ms.begin(), x.latencies_ms.end());
@@ -261,6 +268,7 @@ void Simulator::run(const Progress& progress) {
         }
         report();
     }
+    stop_workers();  // nothing left for them; do not keep cores busy while outputs are written
     set_virtual_time_ns(end);
     results_ = merged();
     results_.simulated_s = scenario_.duration_s;
@@ -400,11 +408,13 @@ void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* da
     route(from, *nodes_[index], data, size, false);
 }
 
-void Simulator::send_sip(Node& from, std::uint32_t to, const std::string& datagram) {
+void Simulator::send_sip(Node& from, std::uint32_t to, const std::string& datagram,
+                         bool retransmission) {
     if (to >= nodes_.size()) return;
     if (after_warmup()) {
         auto& r = acc().results;
         ++r.sip_messages;
+        if (retransmission) ++r.sip_retransmissions;
         r.sip_bytes += datagram.size() + 28;
     }
     route(from, *nodes_[to], reinterpret_cast<const std::uint8_t*>(datagram.data()),

@@ -43,13 +43,14 @@ struct Results {
                   calls_rejected = 0;
     std::vector<double> call_setup_ms;              // dial (lookup start) to 200 OK, answered calls
     std::uint64_t sip_messages = 0, sip_bytes = 0;  // after warmup, with IPv4/UDP headers
+    std::uint64_t sip_retransmissions = 0;          // of those: repeated INVITE, 2xx, ACK
 };
 
 class Node;
 
 // Two threads meet here once per window of a few virtual milliseconds, thousands of times
 // per wall second: a futex round trip per meeting would cost more than the window's work,
-// so the waiters spin, yielding the core if the wait is long (another program may need it).
+// so the waiters spin a few microseconds before they sleep.
 class SpinBarrier {
   public:
     explicit SpinBarrier(int parties) : parties_(parties) {}
@@ -84,7 +85,8 @@ class Simulator {
     std::int64_t now_ns() const;
     void send(Node& from, const dht::SockAddr& to, const std::uint8_t* data, std::size_t size);
     // A SIP datagram from `from` to node `to` (port 5060 of its address).
-    void send_sip(Node& from, std::uint32_t to, const std::string& datagram);
+    void send_sip(Node& from, std::uint32_t to, const std::string& datagram,
+                  bool retransmission = false);
     // The node whose address is `host` (dotted IPv4), if any.
     bool node_at(std::string_view host, std::uint32_t& index) const;
     std::uint64_t add_timer(Node& node, std::int64_t delay_ns, std::function<void()> fn);
@@ -155,6 +157,7 @@ class Simulator {
     void drain_outboxes();
     void run_window(std::size_t w, std::int64_t end);
     void worker_main(std::size_t w);
+    void stop_workers();
     void dispatch_node(Worker& w, const Event& e);
     void dispatch_global(const Event& e);
     void join(Node& n);

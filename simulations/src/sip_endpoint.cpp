@@ -87,7 +87,7 @@ void SipEndpoint::retransmit_invite(const std::string& call_id) {
     auto it = clients_.find(call_id);
     if (it == clients_.end() || it->second.final) return;
     auto& c = it->second;
-    node_.sim.send_sip(node_, c.to, c.invite);
+    node_.sim.send_sip(node_, c.to, c.invite, true);
     c.interval_ms *= 2;  // Timer A doubles (RFC 3261 §17.1.1.2)
     node_.call_after(std::chrono::milliseconds(c.interval_ms),
                      [this, call_id] { retransmit_invite(call_id); });
@@ -97,7 +97,7 @@ void SipEndpoint::retransmit_response(const std::string& call_id) {
     auto it = servers_.find(call_id);
     if (it == servers_.end() || it->second.acked) return;
     auto& s = it->second;
-    node_.sim.send_sip(node_, s.to, s.response);
+    node_.sim.send_sip(node_, s.to, s.response, true);
     s.interval_ms = std::min(2 * s.interval_ms, t2_ms);  // RFC 3261 §13.3.1.4
     node_.call_after(std::chrono::milliseconds(s.interval_ms),
                      [this, call_id] { retransmit_response(call_id); });
@@ -123,17 +123,21 @@ void SipEndpoint::on_request(const sip::Message& msg, const Node& from) {
     if (msg.method() != "INVITE") return;
     if (auto it = servers_.find(call_id); it != servers_.end()) {
         // A retransmitted INVITE: the answer again (RFC 3261 §17.2.1).
-        node_.sim.send_sip(node_, from.index, it->second.response);
+        node_.sim.send_sip(node_, from.index, it->second.response, true);
         return;
     }
+    // The Request-URI is the contact of a binding: it reaches this phone only if it names
+    // this phone's current session (a contact from an earlier session is stale: that
+    // phone instance, and its transport, are gone).
     sip::Uri target;
     const bool mine = !sip::parse_uri(msg.request_uri(), target) &&
-                      "sip:" + target.user + "@sim.example" == node_.aor;
+                      "sip:" + target.user + "@sim.example" == node_.aor &&
+                      target.param("sim-session") == std::to_string(node_.session);
     Server s;
     s.to = from.index;
     s.interval_ms = t1_ms;
     if (!mine) {
-        // Not this phone's AOR (a stale binding pointing at a reused address).
+        // Not this phone, or not this session of it.
         s.response = sip::make_response(msg, 404, {}, token().substr(0, 8)).to_string();
         s.acked = true;  // non-2xx: the caller's ACK is hop-by-hop, nothing to wait for
         node_.sim.send_sip(node_, from.index, s.response);
@@ -165,7 +169,12 @@ void SipEndpoint::on_response(const sip::Message& msg) {
         const auto to = msg.header("To").value_or("");
         sip::Message invite;
         if (sip::parse_message(c.invite, invite)) return;
-        auto ack = sip::OutgoingMessage::request("ACK", std::string(invite.request_uri()));
+        // The ACK of a 2xx goes to the remote target, the 2xx's Contact (RFC 3261
+        // §13.2.2.4, §12.2.1.1); the ACK of a non-2xx to the INVITE's Request-URI.
+        std::string request_uri(invite.request_uri());
+        if (msg.status() < 300)
+            if (auto contact = msg.contact()) request_uri = contact->uri.to_string();
+        auto ack = sip::OutgoingMessage::request("ACK", request_uri);
         ack.add("Via", fmt::format("SIP/2.0/UDP {}:5060;branch={}", dotted(node_.addr), branch))
             .add("Max-Forwards", "70")
             .add("From", std::string(invite.header("From").value_or("")))
@@ -175,7 +184,7 @@ void SipEndpoint::on_response(const sip::Message& msg) {
         c.ack = ack.to_string();
     }
     // Every 2xx (retransmissions too) gets the ACK again (RFC 3261 §13.2.2.4).
-    node_.sim.send_sip(node_, c.to, c.ack);
+    node_.sim.send_sip(node_, c.to, c.ack, c.final);
     if (c.final) return;
     c.final = true;
     if (auto done = std::move(c.done)) done(msg.status());

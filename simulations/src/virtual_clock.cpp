@@ -18,7 +18,9 @@ namespace {
 // Per thread: worker threads run their nodes at different instants of one window.
 thread_local std::int64_t g_now_ns = 1'000'000'000'000;  // 1000 s: OpenDHT subtracts from now
 thread_local p2psip::sim::Rng* g_rd_source = nullptr;
-std::mt19937_64 g_rd_engine{0x5eed};  // used only by the main thread, outside any node
+// Outside any node (the main thread, before the nodes exist). Per thread all the same, so
+// a draw on a worker thread outside a node could not race (none happens today).
+thread_local std::mt19937_64 g_rd_engine{0x5eed};
 }  // namespace
 
 namespace p2psip::sim {
