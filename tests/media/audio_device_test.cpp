@@ -23,6 +23,7 @@
 #include "p2psip/media/codec.hpp"
 #include "p2psip/media/error.hpp"
 #include "p2psip/media/tone.hpp"
+#include "../common/replace_new.hpp"
 #include "speex_resampler.hpp"  // private; tests/media/CMakeLists.txt adds media/src
 
 // Counts operator new calls made by the current thread while g_count_allocs is set: read()/write()
@@ -32,18 +33,8 @@ thread_local bool g_count_allocs = false;
 thread_local size_t g_allocs = 0;
 }  // namespace
 
-// GCC flags malloc/free inside replaced operators once they are inlined; they do match here.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
+void on_allocation() noexcept {
     if (g_count_allocs) ++g_allocs;
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
 }
 
 namespace p2psip::media {

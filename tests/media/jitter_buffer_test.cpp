@@ -10,23 +10,14 @@
 #include <optional>
 #include <vector>
 
-// GCC flags malloc/free inside a replaced operator new/delete once they are inlined.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include "../common/replace_new.hpp"
 
 // Counts global allocations so the test can show push()/pop() never allocate.
 namespace {
 std::atomic<size_t> g_allocations{0};
 }
-void* operator new(std::size_t n) {
+void on_allocation() noexcept {
     ++g_allocations;
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
 }
 
 namespace p2psip::media {

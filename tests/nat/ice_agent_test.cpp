@@ -11,11 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "../common/replace_new.hpp"
 #include "p2psip/nat/error.hpp"
-
-// The replacement operator new/delete below pair malloc/free on purpose; GCC cannot see that
-// when it inlines them.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 // Counts operator new calls made off the test's main thread while enabled: the receive path on
 // the GLib thread must not allocate per datagram.
@@ -25,18 +22,10 @@ std::atomic<int> g_foreign_allocs{0};
 std::thread::id g_main_thread = std::this_thread::get_id();
 }  // namespace
 
-void* operator new(std::size_t n) {
+void on_allocation() noexcept {
     if (g_count_foreign_allocs.load(std::memory_order_relaxed) &&
         std::this_thread::get_id() != g_main_thread)
         g_foreign_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
 }
 
 namespace p2psip::nat {
