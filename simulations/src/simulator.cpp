@@ -395,9 +395,8 @@ std::uint32_t Simulator::alloc_packet(Worker& w) {
 void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* data,
                      std::size_t size) {
     if (to.getFamily() != AF_INET) return;
-    const std::uint32_t addr = ntohl(to.getIPv4().sin_addr.s_addr);
-    const std::uint32_t index = addr - from.addr + from.index;  // addresses are base + index
-    if (index >= nodes_.size()) return;
+    const auto index = index_of(ntohl(to.getIPv4().sin_addr.s_addr));
+    if (!index) return;
     auto& counters = acc();
     if (after_warmup()) {
         ++counters.results.messages;
@@ -405,7 +404,7 @@ void Simulator::send(Node& from, const dht::SockAddr& to, const std::uint8_t* da
     }
     ++counters.interval.messages;
     counters.interval.bytes += size + 28;
-    route(from, *nodes_[index], data, size, false);
+    route(from, *nodes_[*index], data, size, false);
 }
 
 void Simulator::send_sip(Node& from, std::uint32_t to, const std::string& datagram,
@@ -421,13 +420,19 @@ void Simulator::send_sip(Node& from, std::uint32_t to, const std::string& datagr
           datagram.size(), true);
 }
 
+std::optional<std::uint32_t> Simulator::index_of(std::uint32_t addr) const {
+    if (nodes_.empty()) return std::nullopt;
+    const std::uint32_t i = addr - nodes_.front()->addr;  // addresses are base + index
+    if (i >= nodes_.size()) return std::nullopt;
+    return i;
+}
+
 bool Simulator::node_at(std::string_view host, std::uint32_t& index) const {
     in_addr a{};
-    if (inet_pton(AF_INET, std::string(host).c_str(), &a) != 1 || nodes_.empty()) return false;
-    const std::uint32_t i = ntohl(a.s_addr) - nodes_[0]->addr;
-    if (i >= nodes_.size()) return false;
-    index = i;
-    return true;
+    if (inet_pton(AF_INET, std::string(host).c_str(), &a) != 1) return false;
+    const auto i = index_of(ntohl(a.s_addr));
+    if (i) index = *i;
+    return i.has_value();
 }
 
 void Simulator::route(Node& from, Node& dest, const std::uint8_t* data, std::size_t size,

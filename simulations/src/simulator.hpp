@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <string>
@@ -167,6 +168,7 @@ class Simulator {
     overlay::LookupOptions lookup_options() const;
     void start_lookup();
     void start_call();
+    std::optional<std::uint32_t> index_of(std::uint32_t addr) const;  // node at an IPv4 address
     void route(Node& from, Node& dest, const std::uint8_t* data, std::size_t size, bool sip);
     void deliver(Worker& w, Node& to, std::uint32_t packet);
     void close_interval();
