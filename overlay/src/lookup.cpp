@@ -88,6 +88,9 @@ struct LookupState {
     std::size_t ignored = 0;
     DhtAccess::TimerId timer = 0;
     DhtAccess::TimerId poll_timer = 0;
+    DhtAccess::TimerId retry_timer = 0;
+    unsigned retries = 0;
+    bool provisional_sent = false;
     bool finished = false;
     bool asking = false;  // a search_progress request is out
     bool quorum_unsupported = false;
@@ -147,7 +150,21 @@ struct LookupState {
         finished = true;
         if (timer && !timed_out) dht.cancel(timer);
         if (poll_timer) dht.cancel(poll_timer);
+        if (retry_timer) dht.cancel(retry_timer);
+        bool conflict = false;
+        auto result = make_result(early, &conflict);
+        std::error_code ec;
+        if (conflict)
+            ec = make_error_code(errc::name_conflict);
+        else if (result.bindings.empty())
+            ec = make_error_code(timed_out && claims.empty() ? errc::timeout : errc::not_found);
+        auto cb = std::move(done);
+        cb(ec, std::move(result));
+    }
+
+    LookupResult make_result(bool early, bool* conflict) const {
         LookupResult result;
+        result.retries = retries;
         result.aor = aor;
         result.early = early;
         result.progress = progress;
@@ -157,11 +174,10 @@ struct LookupState {
             std::chrono::steady_clock::now() - started);
         std::vector<Claim> all;
         for (const auto& [owner, c] : claims) all.push_back(c);
-        bool conflict = false;
-        const auto owner = choose_owner(all, options.pinned_owner, &conflict);
+        const auto owner = choose_owner(all, options.pinned_owner, conflict);
         if (owner) {
             result.owner = *owner;
-            for (auto& [key, b] : bindings) {
+            for (const auto& [key, b] : bindings) {
                 if (b.signer != *owner) {
                     ++result.ignored;  // signed by a key that does not hold the name
                     continue;
@@ -172,13 +188,58 @@ struct LookupState {
         } else {
             for (const auto& [key, b] : bindings) (void)b, ++result.ignored;
         }
-        std::error_code ec;
-        if (conflict)
-            ec = make_error_code(errc::name_conflict);
-        else if (result.bindings.empty())
-            ec = make_error_code(timed_out && claims.empty() ? errc::timeout : errc::not_found);
-        auto cb = std::move(done);
-        cb(ec, std::move(result));
+        return result;
+    }
+
+    // protocol.md §4 "Dialling before the quorum": the first claim and live binding of a
+    // single key, handed out once while the lookup goes on to its quorum.
+    void maybe_provisional() {
+        if (provisional_sent || !options.on_provisional || options.pinned_owner ||
+            !single_complete())
+            return;
+        provisional_sent = true;
+        options.on_provisional(make_result(false, nullptr));
+    }
+
+    // An answer another get would not change: a conflict, or a claim with a binding of its
+    // key, live or not (a withdrawn binding is a phone that went offline, not a miss).
+    bool answered() const {
+        if (claims.size() >= 2) return true;
+        for (const auto& [key, b] : bindings)
+            if (claims.count(key.first)) return true;
+        return false;
+    }
+
+    static void start_get(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
+        dht.get(
+            aor_key(self->aor),
+            [self, &dht](const DhtAccess::Values& values) {
+                if (self->finished) return false;
+                for (const auto& v : values) self->add(*v);
+                self->note_progress();
+                if (!check(self, dht)) return false;
+                self->maybe_provisional();
+                return !self->finished;
+            },
+            [self, &dht](bool) { get_done(self, dht); });
+    }
+
+    static void get_done(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
+        auto& st = *self;
+        if (st.finished) return;
+        const auto delay = st.options.retry_delay * (1u << std::min(st.retries, 8u));
+        const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - st.started);
+        if (st.answered() || st.retries >= st.options.retries ||
+            elapsed + delay >= st.options.timeout) {
+            st.finish(dht, false);
+            return;
+        }
+        ++st.retries;
+        st.retry_timer = dht.call_after(delay, [self, &dht] {
+            self->retry_timer = 0;
+            if (!self->finished) start_get(self, dht);
+        });
     }
 
     // Called after new values and on each poll: ends the lookup early when that is safe.
@@ -241,15 +302,7 @@ void lookup(DhtAccess& dht, std::string aor, LookupOptions options,
     state->done = std::move(done);
     state->now = unix_seconds(dht.now());
     state->timer = dht.call_after(options.timeout, [state, &dht] { state->finish(dht, true); });
-    dht.get(
-        aor_key(state->aor),
-        [state, &dht](const DhtAccess::Values& values) {
-            if (state->finished) return false;
-            for (const auto& v : values) state->add(*v);
-            state->note_progress();
-            return LookupState::check(state, dht);
-        },
-        [state, &dht](bool) { state->finish(dht, false); });
+    LookupState::start_get(state, dht);
 }
 
 }  // namespace p2psip::overlay

@@ -52,7 +52,37 @@ TEST(Lookup, UnknownAorIsNotFoundBeforeTheTimeout) {
     const auto t0 = std::chrono::steady_clock::now();
     auto [ec, r] = find(o, *o.nodes[1], "sip:nobody@example.org");
     EXPECT_EQ(ec, make_error_code(errc::not_found));
+    EXPECT_EQ(r.retries, 2u);  // asked again twice (1 s, then 2 s later) before giving up
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+TEST(Lookup, BindingPublishedWhileTheFirstGetRunsIsFoundByARetry) {
+    // The first get ends empty within milliseconds here; the binding lands after it. The
+    // retry (1 s later) finds it: what a caller sees when a churned search ends early.
+    test::Overlay o(4);
+    const std::string aor = "sip:late@example.org";
+    std::optional<std::pair<std::error_code, LookupResult>> out;
+    LookupOptions opts;
+    ASSERT_EQ(opts.retries, 2u);
+    lookup(*o.nodes[2], aor, opts,
+           [&](std::error_code ec, LookupResult r) { out.emplace(ec, std::move(r)); });
+    const auto t0 = std::chrono::steady_clock::now();
+    test::run_until(o.io, [&] { return std::chrono::steady_clock::now() - t0 > 300ms; }, 2s);
+    auto pub = BindingPublisher::create(*o.nodes[1],
+                                        {aor, {"sip:late@127.0.0.1:1"}, std::string(16, 'l'), 600s});
+    pub->start({});
+    ASSERT_TRUE(test::run_until(o.io, [&] { return out.has_value(); }, 60s));
+    ASSERT_FALSE(out->first) << out->first.message();
+    ASSERT_EQ(out->second.bindings.size(), 1u);
+    EXPECT_EQ(out->second.bindings[0].contacts,
+              std::vector<std::string>{"sip:late@127.0.0.1:1"});
+
+    // Without retries the same lookup of an absent AOR ends after one get.
+    LookupOptions once;
+    once.retries = 0;
+    auto [ec, r] = find(o, *o.nodes[2], "sip:absent@example.org", once);
+    EXPECT_EQ(ec, make_error_code(errc::not_found));
+    EXPECT_EQ(r.retries, 0u);
 }
 
 TEST(Lookup, ForeignBindingsAndClaimsAreNotUsed) {
@@ -233,9 +263,20 @@ TEST(Lookup, QuorumEndsBeforeDeadStorageNodesTimeOut) {
 
     LookupOptions quorum;  // the default: 5 of the 8 closest
     ASSERT_EQ(quorum.quorum, 5u);
+    std::optional<LookupResult> provisional;
+    quorum.on_provisional = [&](const LookupResult& p) {
+        EXPECT_FALSE(provisional.has_value());  // once
+        provisional = p;
+    };
     auto [ec, r] = find(o, caller, aor, quorum);
     ASSERT_FALSE(ec) << ec.message();
     ASSERT_EQ(r.bindings.size(), 1u);
+    // The binding to dial was handed out before the quorum, and the quorum confirmed it.
+    ASSERT_TRUE(provisional.has_value());
+    EXPECT_EQ(provisional->owner, r.owner);
+    ASSERT_EQ(provisional->bindings.size(), 1u);
+    EXPECT_EQ(provisional->bindings[0].contacts, r.bindings[0].contacts);
+    EXPECT_LE(provisional->elapsed, r.elapsed);
     EXPECT_TRUE(r.early);  // ended by the rule, not by the get (which waits for the dead)
     EXPECT_EQ(r.progress.closest, 8u);
     EXPECT_GE(r.progress.answered, 5u);
@@ -289,10 +330,17 @@ TEST(Lookup, SecondClaimAmongTheQuorumIsAConflict) {
         return out ? std::move(*out) : std::pair<std::error_code, LookupResult>{};
     };
     {
-        auto [ec, r] = run({});
+        // A caller that dials on the provisional answer calls mallory first; the final
+        // answer is the conflict that makes it hang up (protocol.md §4).
+        LookupOptions opts;
+        std::optional<LookupResult> provisional;
+        opts.on_provisional = [&](const LookupResult& p) { provisional = p; };
+        auto [ec, r] = run(opts);
         EXPECT_EQ(ec, make_error_code(errc::name_conflict)) << ec.message();
         EXPECT_TRUE(r.bindings.empty());
         EXPECT_GE(r.first_complete.count(), 0);  // mallory's pair was in hand
+        ASSERT_TRUE(provisional.has_value());
+        EXPECT_EQ(provisional->owner, a[1]->identity().second->getId());
     }
     {
         LookupOptions full;

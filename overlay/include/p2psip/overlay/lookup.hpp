@@ -21,6 +21,8 @@ struct LookupResult {
     // Without a pin the lookup goes on until a majority of the closest storage nodes have
     // answered (or the whole get) so that a conflicting claim is not missed (protocol.md §4).
     std::chrono::milliseconds first_complete{-1};
+    // Gets asked again because the previous one ended with nothing usable.
+    unsigned retries = 0;
     // True when the lookup ended before OpenDHT's get did: by the quorum rule, a pinned
     // owner's answer, or a conflict already certain.
     bool early = false;
@@ -44,6 +46,19 @@ struct LookupOptions {
     // How often the progress is asked again while claim and binding are in hand but the
     // majority has not answered yet (answers without new values trigger no callback).
     std::chrono::milliseconds quorum_poll{20};
+    // A get that ends with nothing usable is asked again, up to `retries` times, each after
+    // `retry_delay` (doubling), while the timeout allows. Under churn OpenDHT can call a
+    // get complete while the nodes nearest the key are dead and still being retried: it
+    // counts only the nodes that answered, which may all sit far from the key. A later get
+    // starts from the search as it is then, with the dead nodes dropped (simulations.md).
+    unsigned retries = 2;
+    // Without a pin: called once, as soon as exactly one key's claim and a live binding of
+    // it are in hand, with that owner and its live bindings, while the lookup goes on to
+    // its quorum. A phone dials on it and lets the final result confirm the owner or end
+    // the call (protocol.md §4, "Dialling before the quorum"). Not called when the lookup
+    // ends at that same moment, nor with a pin (the pinned answer ends the lookup at once).
+    std::function<void(const LookupResult&)> on_provisional;
+    std::chrono::milliseconds retry_delay{1000};
 };
 
 // Finds who holds `aor` and where its instances are (docs/protocol.md §4):
