@@ -111,50 +111,14 @@ void Call::start_dial(const std::string& target) {
     if (opts.pinned_owner)
         env_.log->debug("{} was called before: trusting key {}", report_.peer_aor,
                         opts.pinned_owner->toString());
-    opts.on_provisional = [weak = weak()](const overlay::LookupResult& result) {
-        if (auto self = weak.lock()) self->on_lookup_provisional(result);
-    };
     overlay::lookup(env_.dht, report_.peer_aor, opts,
                     [weak = weak()](std::error_code ec, overlay::LookupResult result) {
                         if (auto self = weak.lock()) self->on_lookup(ec, result);
                     });
 }
 
-void Call::on_lookup_provisional(const overlay::LookupResult& result) {
-    if (ended_ || invite_to_) return;
-    // protocol.md §4, "Dialling before the quorum": the INVITE leaves now; the lookup goes
-    // on, and its end either confirms this owner or hangs the call up.
-    confirming_ = true;
-    report_.lookup_ms = since_dial();
-    env_.log->info("first answer for {} after {:.0f} ms; dialling while the closest storage "
-                   "nodes confirm its owner",
-                   report_.peer_aor, *report_.lookup_ms);
-    dial_binding(result);
-}
-
-void Call::confirm_lookup(std::error_code ec, const overlay::LookupResult& result) {
-    confirming_ = false;
-    report_.confirm_ms = since_dial();
-    if (ec || !owner_ || result.owner != *owner_) {
-        answer_held_ = false;
-        env_.log->warn("lookup of {} did not confirm the key dialled: {}", report_.peer_aor,
-                       ec ? ec.message() : "another owner");
-        hangup(fmt::format("the DHT did not confirm {} as held by key {}: {}", report_.peer_aor,
-                           owner_ ? owner_->toString() : "?",
-                           ec ? ec.message() : "another key holds it"));
-        return;
-    }
-    env_.log->info("owner of {} confirmed after {:.0f} ms", report_.peer_aor,
-                   *report_.confirm_ms);
-    if (answer_held_) {
-        answer_held_ = false;
-        use_answer();
-    }
-}
-
 void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
     if (ended_) return;
-    if (confirming_) return confirm_lookup(ec, result);
     report_.lookup_ms = since_dial();
     if (ec) {
         const bool not_found = ec == overlay::errc::not_found;
@@ -166,10 +130,6 @@ void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
                                 result.ignored));
         return;
     }
-    dial_binding(result);
-}
-
-void Call::dial_binding(const overlay::LookupResult& result) {
     const auto& binding = result.bindings.front();
     owner_ = result.owner;
     env_.log->info(
@@ -367,6 +327,11 @@ void Call::on_answer_sdp(std::string_view sdp) {
         report_.tls_peer = env_.tls_check->verified(*tls_ep_);
         env_.log->info("SIP over TLS: {}", report_.tls_peer);
     }
+    if (owner_ && env_.known_peers && !env_.known_peers->find(report_.peer_aor)) {
+        if (env_.known_peers->remember(report_.peer_aor, *owner_))
+            env_.log->info("remembered {} as the key of {} (known_peers)", owner_->toString(),
+                           report_.peer_aor);
+    }
     std::string why;
     if (!read_answer(std::string(sdp), local_, remote_, why)) {
         hangup("unusable answer: " + why);
@@ -377,22 +342,6 @@ void Call::on_answer_sdp(std::string_view sdp) {
     if (owner_ && !local_.fingerprint.empty() && remote_.keying != Keying::dtls) {
         hangup("the answer does not use DTLS-SRTP, which a p2psip node found in the DHT must");
         return;
-    }
-    if (confirming_) {
-        // No media, and no pin, for a key the storage nodes have not confirmed yet.
-        answer_held_ = true;
-        env_.log->info("answer held until the DHT confirms the owner of {}", report_.peer_aor);
-        return;
-    }
-    use_answer();
-}
-
-void Call::use_answer() {
-    if (ended_) return;
-    if (owner_ && env_.known_peers && !env_.known_peers->find(report_.peer_aor)) {
-        if (env_.known_peers->remember(report_.peer_aor, *owner_))
-            env_.log->info("remembered {} as the key of {} (known_peers)", owner_->toString(),
-                           report_.peer_aor);
     }
     if (bridge_ && bridge_->on_answered) bridge_->on_answered(remote_);
     if (ended_) return;

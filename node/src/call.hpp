@@ -109,10 +109,6 @@ class Call : public std::enable_shared_from_this<Call> {
 
     void start_dial(const std::string& target);
     void on_lookup(std::error_code ec, const overlay::LookupResult& result);
-    void on_lookup_provisional(const overlay::LookupResult& result);
-    void confirm_lookup(std::error_code ec, const overlay::LookupResult& result);
-    void dial_binding(const overlay::LookupResult& result);
-    void use_answer();
     void place_invite(const sip::Uri& contact, bool use_ice);
     void send_offer(const sip::Uri& contact);
     void on_answer_sdp(std::string_view sdp);
@@ -160,9 +156,6 @@ class Call : public std::enable_shared_from_this<Call> {
     bool gathered_ = false;               // outgoing: ICE candidates ready
     std::optional<sip::Uri> invite_to_;   // outgoing: where the INVITE goes once gathered
     std::optional<dht::InfoHash> owner_;  // outgoing: key that holds the callee's AOR
-    // Outgoing: dialled on the lookup's first answer, its quorum not in yet; an answer
-    // that arrives meanwhile waits (answer_held_) before media and pinning.
-    bool confirming_ = false, answer_held_ = false;
     std::shared_ptr<sip::Session> session_;
     std::optional<asio::ip::udp::endpoint> peer_ep_;  // where the peer's SIP comes from
     std::optional<asio::ip::udp::endpoint> tls_ep_;   // SIP over TLS to a DHT node: checked

@@ -53,7 +53,6 @@ std::string to_text(const CallReport& r) {
                        r.status);
     out += fmt::format("ended:          {}\n", r.end_reason);
     out += fmt::format("lookup:         {}\n", ms(r.lookup_ms));
-    if (r.confirm_ms) out += fmt::format("confirmed:      {}\n", ms(r.confirm_ms));
     out += fmt::format("dial->ringing:  {}\n", ms(r.ringing_ms));
     out += fmt::format("dial->answer:   {}\n", ms(r.answer_ms));
     out += fmt::format("dial->path:     {}\n", ms(r.ice_ms));
@@ -106,8 +105,7 @@ std::string to_text(const CallReport& r) {
 std::string to_json(const CallReport& r) {
     return fmt::format(
         "{{\"direction\":{},\"local\":{},\"peer\":{},\"peer_contact\":{},\"call_id\":{},"
-        "\"answered\":{},\"status\":{},\"end_reason\":{},\"lookup_ms\":{},\"confirm_ms\":{},"
-        "\"ringing_ms\":{},"
+        "\"answered\":{},\"status\":{},\"end_reason\":{},\"lookup_ms\":{},\"ringing_ms\":{},"
         "\"answer_ms\":{},\"media_ms\":{},\"ice_pair\":{},\"codec\":{},\"srtp\":{},"
         "\"srtp_suite\":{},\"packets_sent\":{},\"packets_received\":{},\"packets_lost\":{},"
         "\"srtp_auth_failures\":{},\"jitter_ms\":{:.2f},\"media_seconds\":{:.2f},\"rtt_ms\":{},"
@@ -118,8 +116,7 @@ std::string to_json(const CallReport& r) {
         "\"transcoding\":{},\"relayed_to_phone\":{},\"relayed_from_phone\":{},\"tls_peer\":{}}}",
         json_string(r.direction), json_string(r.local_aor), json_string(r.peer_aor),
         json_string(r.peer_contact), json_string(r.call_id), r.answered ? "true" : "false",
-        r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.confirm_ms),
-        json_ms(r.ringing_ms),
+        r.status, json_string(r.end_reason), json_ms(r.lookup_ms), json_ms(r.ringing_ms),
         json_ms(r.answer_ms), json_ms(r.ice_ms), json_string(r.ice_pair), json_string(r.codec),
         r.srtp ? "true" : "false", json_string(r.srtp_suite), r.packets_sent, r.packets_received,
         r.packets_lost, r.srtp_auth_failures, r.jitter_ms, r.media_seconds, json_ms(r.rtt_ms),

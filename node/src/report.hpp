@@ -13,9 +13,6 @@ struct CallReport {
     int status = 0;          // final SIP status of the INVITE (200, 404, 486...)
     std::string end_reason;  // human: "hung up locally", "BYE from peer", "404 Not Found: ..."
     std::optional<double> lookup_ms, ringing_ms, answer_ms, ice_ms;  // from dial
-    // From dial to the end of the lookup's quorum, when the INVITE left on its first
-    // answer (lookup_ms): protocol.md §4, "Dialling before the quorum".
-    std::optional<double> confirm_ms;
     std::optional<double> audio_ms;  // from dial to audio flowing (after DTLS, if any)
     std::string ice_pair;            // "host 127.0.0.1:x <-> host 127.0.0.1:y"
     std::string local_candidate, remote_candidate;  // type of each side: host/srflx/prflx/relay

@@ -90,7 +90,6 @@ struct LookupState {
     DhtAccess::TimerId poll_timer = 0;
     DhtAccess::TimerId retry_timer = 0;
     unsigned retries = 0;
-    bool provisional_sent = false;
     bool finished = false;
     bool asking = false;  // a search_progress request is out
     bool quorum_unsupported = false;
@@ -191,16 +190,6 @@ struct LookupState {
         return result;
     }
 
-    // protocol.md §4 "Dialling before the quorum": the first claim and live binding of a
-    // single key, handed out once while the lookup goes on to its quorum.
-    void maybe_provisional() {
-        if (provisional_sent || !options.on_provisional || options.pinned_owner ||
-            !single_complete())
-            return;
-        provisional_sent = true;
-        options.on_provisional(make_result(false, nullptr));
-    }
-
     // An answer another get would not change: a conflict, or a claim with a binding of its
     // key, live or not (a withdrawn binding is a phone that went offline, not a miss).
     bool answered() const {
@@ -217,9 +206,7 @@ struct LookupState {
                 if (self->finished) return false;
                 for (const auto& v : values) self->add(*v);
                 self->note_progress();
-                if (!check(self, dht)) return false;
-                self->maybe_provisional();
-                return !self->finished;
+                return check(self, dht);
             },
             [self, &dht](bool) { get_done(self, dht); });
     }

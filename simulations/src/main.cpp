@@ -88,17 +88,16 @@ void write_plots(const fs::path& out, const std::string& name, bool have_latenci
 // Call attempts: lookup, then INVITE/200/ACK (workload.calls_per_second).
 std::string calls_json(const Results& r, double per_node_s) {
     const auto ended =
-        r.calls_answered + r.calls_lookup_failed + r.calls_no_answer + r.calls_rejected +
-        r.calls_unconfirmed;
+        r.calls_answered + r.calls_lookup_failed + r.calls_no_answer + r.calls_rejected;
     return fmt::format(
         "  \"calls\": {{\"attempts\": {}, \"ended\": {}, \"answered\": {}, "
         "\"success_rate\": {:.5f}, \"lookup_failed\": {}, \"no_answer\": {}, "
-        "\"rejected\": {}, \"unconfirmed\": {},\n            \"setup_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, "
+        "\"rejected\": {},\n            \"setup_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, "
         "\"p99\": {:.1f}}}, \"sip_messages\": {}, \"sip_retransmissions\": {}, "
         "\"sip_messages_per_node_s\": {:.4f}}}\n",
         r.calls, ended, r.calls_answered,
         ended ? static_cast<double>(r.calls_answered) / static_cast<double>(ended) : 0.0,
-        r.calls_lookup_failed, r.calls_no_answer, r.calls_rejected, r.calls_unconfirmed,
+        r.calls_lookup_failed, r.calls_no_answer, r.calls_rejected,
         percentile(r.call_setup_ms, 0.5), percentile(r.call_setup_ms, 0.95),
         percentile(r.call_setup_ms, 0.99), r.sip_messages, r.sip_retransmissions,
         static_cast<double>(r.sip_messages) * per_node_s);

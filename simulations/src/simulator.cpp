@@ -205,7 +205,6 @@ Results Simulator::merged() const {
         r.calls_lookup_failed += x.calls_lookup_failed;
         r.calls_no_answer += x.calls_no_answer;
         r.calls_rejected += x.calls_rejected;
-        r.calls_unconfirmed += x.calls_unconfirmed;
         r.sip_messages += x.sip_messages;
         r.sip_bytes += x.sip_bytes;
         r.sip_retransmissions += x.sip_retransmissions;
@@ -669,64 +668,29 @@ void Simulator::start_call() {
     const std::int64_t now = virtual_time_ns();
     ++results_.calls;
     ActAs as(*src);
-    auto opts = lookup_options();
-    // As a phone dials: look the AOR up and INVITE the first contact of the first binding
-    // as soon as the lookup's first answer is in (protocol.md §4, "Dialling before the
-    // quorum"); the lookup's end confirms that owner or ends the call.
-    // The phone holds a 200 OK that comes before the confirmation: set-up ends at the later.
-    struct Attempt {
-        bool dialled = false, confirmed = false, answered = false, ended = false;
-    };
-    auto at = std::make_shared<Attempt>();
-    auto answered = [this, started = now, at] {
-        at->ended = true;
-        auto& res = acc().results;
-        ++res.calls_answered;
-        res.call_setup_ms.push_back(static_cast<double>(virtual_time_ns() - started) / 1e6);
-    };
-    auto dial = [this, src_index = src->index, aor = dst->aor, at,
-                 answered](const overlay::LookupResult& r) {
-        if (at->dialled || r.bindings.empty() || r.bindings.front().contacts.empty()) return;
-        at->dialled = true;
-        nodes_[src_index]->sip().invite(r.bindings.front().contacts.front(), aor,
-                                        [this, at, answered](int status) {
-                                            auto& res = acc().results;
-                                            if (at->ended) return;
-                                            if (status >= 200 && status < 300) {
-                                                at->answered = true;
-                                                if (at->confirmed) answered();
-                                                return;
-                                            }
-                                            at->ended = true;
-                                            if (status == 408) {
-                                                ++res.calls_no_answer;
-                                            } else {
-                                                ++res.calls_rejected;
-                                            }
-                                        });
-    };
-    opts.on_provisional = dial;
-    overlay::lookup(
-        *src, dst->aor, opts,
-        [this, dial, at, answered](std::error_code ec, overlay::LookupResult r) {
-            if (at->dialled) {
-                if (ec) {
-                    // The phone hangs up (no CANCEL/BYE is modelled here).
-                    if (!at->ended) ++acc().results.calls_unconfirmed;
-                    at->ended = true;
-                    return;
-                }
-                at->confirmed = true;
-                if (at->answered) answered();
-                return;
-            }
-            if (ec || r.bindings.empty() || r.bindings.front().contacts.empty()) {
-                ++acc().results.calls_lookup_failed;
-                return;
-            }
-            at->confirmed = true;  // the whole answer is in: nothing left to confirm
-            dial(r);
-        });
+    const auto opts = lookup_options();
+    // As a phone dials: look the AOR up, then INVITE the first contact of the first binding.
+    overlay::lookup(*src, dst->aor, opts,
+                    [this, src_index = src->index, aor = dst->aor, started = now](
+                        std::error_code ec, overlay::LookupResult r) {
+                        if (ec || r.bindings.empty() || r.bindings.front().contacts.empty()) {
+                            ++acc().results.calls_lookup_failed;
+                            return;
+                        }
+                        nodes_[src_index]->sip().invite(
+                            r.bindings.front().contacts.front(), aor, [this, started](int status) {
+                                auto& res = acc().results;
+                                if (status >= 200 && status < 300) {
+                                    ++res.calls_answered;
+                                    res.call_setup_ms.push_back(
+                                        static_cast<double>(virtual_time_ns() - started) / 1e6);
+                                } else if (status == 408) {
+                                    ++res.calls_no_answer;
+                                } else {
+                                    ++res.calls_rejected;
+                                }
+                            });
+                    });
 }
 
 void Simulator::close_interval() {

@@ -42,7 +42,6 @@ struct Results {
     // Call attempts (workload.calls_per_second): lookup, then INVITE/200/ACK.
     std::uint64_t calls = 0, calls_answered = 0, calls_lookup_failed = 0, calls_no_answer = 0,
                   calls_rejected = 0;
-    std::uint64_t calls_unconfirmed = 0;  // dialled on the first answer, then not confirmed
     std::vector<double> call_setup_ms;              // dial (lookup start) to 200 OK, answered calls
     std::uint64_t sip_messages = 0, sip_bytes = 0;  // after warmup, with IPv4/UDP headers
     std::uint64_t sip_retransmissions = 0;          // of those: repeated INVITE, 2xx, ACK

@@ -52,12 +52,6 @@ struct LookupOptions {
     // counts only the nodes that answered, which may all sit far from the key. A later get
     // starts from the search as it is then, with the dead nodes dropped (simulations.md).
     unsigned retries = 2;
-    // Without a pin: called once, as soon as exactly one key's claim and a live binding of
-    // it are in hand, with that owner and its live bindings, while the lookup goes on to
-    // its quorum. A phone dials on it and lets the final result confirm the owner or end
-    // the call (protocol.md §4, "Dialling before the quorum"). Not called when the lookup
-    // ends at that same moment, nor with a pin (the pinned answer ends the lookup at once).
-    std::function<void(const LookupResult&)> on_provisional;
     std::chrono::milliseconds retry_delay{1000};
 };
 
