@@ -120,19 +120,10 @@ void BindingPublisher::schedule_refresh() {
     // Refresh at half the lifetime so one lost refresh still leaves the record alive.
     refresh_timer_ = dht_.call_after(
         std::chrono::duration_cast<std::chrono::milliseconds>(config_.ttl) / 2, [weak] {
-            auto self = weak.lock();
-            if (!self) return;
-            self->refresh_timer_ = 0;
-            // Read the key first: OpenDHT re-asks the nodes closest to it, so the search
-            // that carries our permanent puts learns the nodes that joined nearer the key
-            // since the last refresh, and the refresh reaches them too (simulations.md,
-            // "Churn: why lookups miss"). A put alone goes to the nodes of the last sync.
-            self->dht_.get(
-                aor_key(self->config_.aor), [](const DhtAccess::Values&) { return true; },
-                [weak](bool) {
-                    auto s = weak.lock();
-                    if (s && !s->stopped_) s->publish({});
-                });
+            if (auto self = weak.lock()) {
+                self->refresh_timer_ = 0;
+                self->publish({});
+            }
         });
 }
 
