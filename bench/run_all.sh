@@ -29,8 +29,9 @@ sim_run() {  # scenario
   # (it counts the threads' waiting at window ends too).
   sed -n 's/.*"speed_x_real_time": \([0-9.]*\).*/   speed: \1x real time (wall)/p; s/.*"speed_x_real_time_per_cpu_s": \([0-9.]*\).*/   speed: \1x real time per CPU-second/p; s/.*"peak_rss_mib": \([0-9.]*\).*/   peak RSS: \1 MiB/p' "$OUT/$s/perf.json"
   # Lookups: success, p50/p95/p99 of the lookup (quorum rule) and of the first claim +
-  # binding in hand, in ms.
-  sed -n 's/.*"success_rate": \([0-9.]*\),$/   lookup success: \1/p; s/.*"first_binding_ms": {"p50": \([0-9.]*\), "p95": \([0-9.]*\), "p99": \([0-9.]*\).*/   first claim + binding (ms): p50 \1, p95 \2, p99 \3/p; s/.*"latency_ms": {"p50": \([0-9.]*\), "p95": \([0-9.]*\), "p99": \([0-9.]*\).*/   lookup (ms): p50 \1, p95 \2, p99 \3/p' "$OUT/$s/summary.json"
+  # binding in hand, in ms; with known callees (pinned keys), those and the first contacts
+  # apart.
+  sed -n 's/^  "success_rate": \([0-9.]*\),$/   lookup success: \1/p; s/^  "first_binding_ms": {"p50": \([0-9.]*\), "p95": \([0-9.]*\), "p99": \([0-9.]*\).*/   first claim + binding (ms): p50 \1, p95 \2, p99 \3/p; s/^  "latency_ms": {"p50": \([0-9.]*\), "p95": \([0-9.]*\), "p99": \([0-9.]*\).*/   lookup (ms): p50 \1, p95 \2, p99 \3/p; s/^  "\(known_callee\|first_contact\)": {"finished": \([0-9]*\), "successes": [0-9]*, "success_rate": \([0-9.]*\), "latency_ms": {"p50": \([0-9.]*\), "p95": \([0-9.]*\), "p99": \([0-9.]*\).*/   \1 lookups (ms): p50 \4, p95 \5, p99 \6 (\2 finished, success \3)/p' "$OUT/$s/summary.json"
 }
 
 for w in "${WHAT[@]}"; do

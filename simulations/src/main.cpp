@@ -103,6 +103,28 @@ std::string calls_json(const Results& r, double per_node_s) {
         static_cast<double>(r.sip_messages) * per_node_s);
 }
 
+// workload.known_callee_fraction: lookups with the callee's key pinned, and the first
+// contacts beside them. Only written when the scenario has known callees.
+std::string known_callee_json(const Scenario& sc, const Results& r) {
+    if (sc.known_callee_fraction <= 0) return {};
+    const auto first_finished = r.successes + r.timeouts + r.not_found + r.wrong - r.known_finished;
+    const auto first_successes = r.successes - r.known_successes;
+    auto rate = [](std::uint64_t ok, std::uint64_t n) {
+        return n ? static_cast<double>(ok) / static_cast<double>(n) : 0.0;
+    };
+    auto part = [&](const char* name, std::uint64_t finished, std::uint64_t ok,
+                    const std::vector<double>& lat) {
+        return fmt::format(
+            "  \"{}\": {{\"finished\": {}, \"successes\": {}, \"success_rate\": {:.5f}, "
+            "\"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}}}}},\n",
+            name, finished, ok, rate(ok, finished), percentile(lat, 0.5), percentile(lat, 0.95),
+            percentile(lat, 0.99));
+    };
+    return fmt::format("  \"known_callee_fraction\": {},\n", sc.known_callee_fraction) +
+           part("known_callee", r.known_finished, r.known_successes, r.known_latencies_ms) +
+           part("first_contact", first_finished, first_successes, r.first_contact_latencies_ms);
+}
+
 int main(int argc, char** argv) {
     CLI::App app{"p2psip-sim: the p2psip overlay at scale, in virtual time"};
     std::string scenario_path, out_dir = "sim-out";
@@ -187,6 +209,7 @@ int main(int argc, char** argv) {
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
         "  \"first_binding_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}}},\n"
+        "{}"
         "  \"hops\": null,\n"
         "  \"messages_per_node_s\": {:.3f},\n  \"bytes_per_node_s\": {:.1f},\n"
         "  \"joins\": {},\n  \"leaves\": {},\n  \"crashes\": {},\n  \"publishes\": {},\n  "
@@ -201,6 +224,7 @@ int main(int argc, char** argv) {
             : std::accumulate(r.latencies_ms.begin(), r.latencies_ms.end(), 0.0) /
                   static_cast<double>(r.latencies_ms.size()),
         percentile(r.first_ms, 0.5), percentile(r.first_ms, 0.95), percentile(r.first_ms, 0.99),
+        known_callee_json(sc, r),
         static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s,
         r.joins, r.leaves, r.crashes, r.publishes, r.publish_failures, calls_json(r, per_node_s));
 
@@ -255,6 +279,15 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(finished), 100 * success, percentile(r.latencies_ms, 0.5),
         percentile(r.latencies_ms, 0.95), percentile(r.latencies_ms, 0.99),
         static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s);
+    if (sc.known_callee_fraction > 0)
+        std::printf("known callees: %llu lookups, p50 %.0f ms, p95 %.0f ms, p99 %.0f ms; first "
+                    "contacts: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms\n",
+                    static_cast<unsigned long long>(r.known_finished),
+                    percentile(r.known_latencies_ms, 0.5), percentile(r.known_latencies_ms, 0.95),
+                    percentile(r.known_latencies_ms, 0.99),
+                    percentile(r.first_contact_latencies_ms, 0.5),
+                    percentile(r.first_contact_latencies_ms, 0.95),
+                    percentile(r.first_contact_latencies_ms, 0.99));
     if (r.calls > 0)
         std::printf("calls %llu, answered %llu, setup p50 %.0f ms, p95 %.0f ms, p99 %.0f ms\n",
                     static_cast<unsigned long long>(r.calls),

@@ -148,9 +148,11 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
     if (auto* t = r.section(root, "workload")) {
         failed = !r.only(*t, "workload",
                          {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
-                          "publish", "lookup_quorum"}) ||
+                          "publish", "lookup_quorum", "known_callee_fraction"}) ||
                  !r.boolean(*t, "workload", "publish", s.publish) ||
                  !r.number(*t, "workload", "lookup_quorum", s.lookup_quorum, 0, 8) ||
+                 !r.number(*t, "workload", "known_callee_fraction", s.known_callee_fraction, 0,
+                           1) ||
                  !r.number(*t, "workload", "lookups_per_second", s.lookups_per_second, 0, 1e6) ||
                  !r.number(*t, "workload", "calls_per_second", s.calls_per_second, 0, 1e6) ||
                  !r.number(*t, "workload", "binding_ttl", s.binding_ttl_s, 10, 86400) ||

@@ -46,6 +46,10 @@ struct Scenario {
     // overlay::LookupOptions::quorum: end a lookup once this many of the 8 closest storage
     // nodes answered (5, a majority, is the phone's default); 0: wait for OpenDHT's whole get.
     std::uint32_t lookup_quorum = 5;
+    // Share of lookups whose caller already holds the callee's key (a contact added by key,
+    // or called before: the phone's known_peers). Those lookups pin the owner and end at
+    // its claim and first live binding (protocol.md §4, rule 1); the rest are first contacts.
+    double known_callee_fraction = 0;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

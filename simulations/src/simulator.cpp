@@ -212,10 +212,19 @@ Results Simulator::merged() const {
                                x.call_setup_ms.end());
         r.latencies_ms.insert(r.latencies_ms.end(), x.latencies_ms.begin(), x.latencies_ms.end());
         r.first_ms.insert(r.first_ms.end(), x.first_ms.begin(), x.first_ms.end());
+        r.known_finished += x.known_finished;
+        r.known_successes += x.known_successes;
+        r.known_latencies_ms.insert(r.known_latencies_ms.end(), x.known_latencies_ms.begin(),
+                                    x.known_latencies_ms.end());
+        r.first_contact_latencies_ms.insert(r.first_contact_latencies_ms.end(),
+                                            x.first_contact_latencies_ms.begin(),
+                                            x.first_contact_latencies_ms.end());
     }
     // Sorted, so the order the workers finished lookups in does not show.
     std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
     std::sort(r.first_ms.begin(), r.first_ms.end());
+    std::sort(r.known_latencies_ms.begin(), r.known_latencies_ms.end());
+    std::sort(r.first_contact_latencies_ms.begin(), r.first_contact_latencies_ms.end());
     std::sort(r.call_setup_ms.begin(), r.call_setup_ms.end());
     return r;
 }
@@ -628,19 +637,33 @@ void Simulator::start_lookup() {
     const std::int64_t now = virtual_time_ns();
     ++results_.lookups;
     ++interval_.lookups;
+    auto opts = lookup_options();
+    // Drawn only when asked for, so scenarios without known callees keep their outputs.
+    const bool known = scenario_.known_callee_fraction > 0 &&
+                       std::uniform_real_distribution<double>(0, 1)(rng_) <
+                           scenario_.known_callee_fraction;
+    if (known) {
+        opts.pinned_owner = dst->identity().second->getId();  // as BindingPublisher claims
+        ++results_.known_lookups;
+    }
     ActAs as(*src);
     const std::string want = dst->contact();
     const std::int64_t started = now;
-    const auto opts = lookup_options();
     // The callback runs on the source node's thread: it only touches that thread's counters.
     overlay::lookup(
-        *src, dst->aor, opts, [this, want, started](std::error_code ec, overlay::LookupResult r) {
+        *src, dst->aor, opts,
+        [this, want, started, known](std::error_code ec, overlay::LookupResult r) {
             auto& w = acc();
             auto& res = w.results;
             bool ok = false;
             if (!ec)
                 for (const auto& b : r.bindings)
                     for (const auto& c : b.contacts) ok = ok || c == want;
+            if (known) ++res.known_finished;
+            if (ok && known) ++res.known_successes;
+            if (ok)
+                (known ? res.known_latencies_ms : res.first_contact_latencies_ms)
+                    .push_back(static_cast<double>(virtual_time_ns() - started) / 1e6);
             if (ok) {
                 ++res.successes;
                 ++w.interval.successes;

@@ -31,6 +31,10 @@ struct Results {
     std::uint64_t lookups = 0, successes = 0, timeouts = 0, not_found = 0, wrong = 0, aborted = 0;
     std::vector<double> latencies_ms;       // successful lookups after warmup
     std::vector<double> first_ms;           // same lookups: claim+binding first in hand
+    // The lookups of workload.known_callee_fraction (caller pinned the callee's key), and
+    // their latencies; latencies_ms holds these and the first contacts'.
+    std::uint64_t known_lookups = 0, known_finished = 0, known_successes = 0;
+    std::vector<double> known_latencies_ms, first_contact_latencies_ms;
     std::uint64_t early = 0;                // successful lookups that ended before the get
     std::uint64_t conflicts = 0;            // lookups that ended with name_conflict
     std::uint64_t messages = 0, bytes = 0;  // after warmup

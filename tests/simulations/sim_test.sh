@@ -129,6 +129,28 @@ quorum)
   awk -v a="$pq" -v b="$pf" 'BEGIN { exit !(a < b) }' || fail "quorum p50 $pq ms not below the full wait's $pf ms"
   echo "PASS: $early of $succ lookups ended early; p50 $pq ms (full wait $pf ms)"
   ;;
+known_callees)
+  # workload.known_callee_fraction: half the callers hold the callee's key (the phone's
+  # known_peers). Their lookups pin it and end at its claim and first live binding
+  # (protocol.md §4, rule 1), so they finish sooner than first contacts, which wait for
+  # the quorum; both must find the callee.
+  sed 's/^lookups_per_second = .*/&\nknown_callee_fraction = 0.5/' "$SCENARIO" > "$DIR/known.toml"
+  "$SIM" "$DIR/known.toml" --out "$DIR/k" --quiet >/dev/null
+  f="$DIR/k/summary.json"
+  part() { tr -d '\n' < "$f" | sed -n "s/.*\"$1\": {\"finished\": \([0-9]*\), \"successes\": \([0-9]*\), \"success_rate\": \([0-9.]*\), \"latency_ms\": {\"p50\": \([0-9.]*\).*/\1 \2 \3 \4/p"; }
+  read -r kn ks kr kp <<<"$(part known_callee)"
+  read -r fn fs fr fp <<<"$(part first_contact)"
+  echo "known callees: $ks of $kn found, p50 $kp ms; first contacts: $fs of $fn, p50 $fp ms"
+  [ "${kn:-0}" -ge 100 ] && [ "${fn:-0}" -ge 100 ] || fail "too few lookups: ${kn:-0} known, ${fn:-0} first contacts"
+  total=$(field "$f" lookups_finished)
+  [ $((kn + fn)) -eq "$total" ] || fail "$kn + $fn lookups do not add up to $total"
+  for r in "$kr" "$fr"; do awk -v r="$r" 'BEGIN { exit !(r >= 0.99) }' || fail "success rate $r < 0.99"; done
+  awk -v a="$kp" -v b="$fp" 'BEGIN { exit !(a < b) }' || fail "known callees' p50 $kp ms not below first contacts' $fp ms"
+  # Without the option the summary has no such parts (and the run is the one before it).
+  "$SIM" "$SCENARIO" --out "$DIR/n" --quiet >/dev/null
+  grep -q '"known_callee"' "$DIR/n/summary.json" && fail "known_callee reported without known callees"
+  echo "PASS: pinned lookups p50 $kp ms < first contacts' $fp ms, both >= 99 % found"
+  ;;
 bad_config)
   printf 'name = "x"\nnodes = 10\n[network]\nmedian_rtt = 100\n' >"$DIR/bad.toml"
   if "$SIM" "$DIR/bad.toml" --out "$DIR/o" --quiet 2>"$DIR/err"; then fail "bad config accepted"; fi
