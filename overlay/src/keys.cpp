@@ -18,6 +18,12 @@ dht::InfoHash aor_key(std::string_view canonical_aor) {
     return dht::InfoHash::get("p2psip:aor:" + std::string(canonical_aor));
 }
 
+dht::InfoHash aor_key(std::string_view canonical_aor, unsigned replica) {
+    if (replica == 0) return aor_key(canonical_aor);
+    return dht::InfoHash::get("p2psip:aor/" + std::to_string(replica) + ":" +
+                              std::string(canonical_aor));
+}
+
 dht::Value::Id claim_value_id(std::string_view canonical_aor) {
     return id_from("p2psip:claim:" + std::string(canonical_aor));
 }

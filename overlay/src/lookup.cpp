@@ -89,7 +89,9 @@ struct LookupState {
     DhtAccess::TimerId timer = 0;
     DhtAccess::TimerId poll_timer = 0;
     DhtAccess::TimerId retry_timer = 0;
-    unsigned retries = 0;
+    unsigned retries = 0;   // gets after the first
+    dht::InfoHash key;      // of the get under way
+    unsigned replica = 0;   // its replica number
     bool finished = false;
     bool asking = false;  // a search_progress request is out
     bool quorum_unsupported = false;
@@ -164,6 +166,7 @@ struct LookupState {
     LookupResult make_result(bool early, bool* conflict) const {
         LookupResult result;
         result.retries = retries;
+        result.replica = replica;
         result.aor = aor;
         result.early = early;
         result.progress = progress;
@@ -200,8 +203,10 @@ struct LookupState {
     }
 
     static void start_get(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
+        self->replica = self->retries % std::max(1u, self->options.replicas);
+        self->key = aor_key(self->aor, self->replica);
         dht.get(
-            aor_key(self->aor),
+            self->key,
             [self, &dht](const DhtAccess::Values& values) {
                 if (self->finished) return false;
                 for (const auto& v : values) self->add(*v);
@@ -214,7 +219,13 @@ struct LookupState {
     static void get_done(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
         auto& st = *self;
         if (st.finished) return;
-        const auto delay = st.options.retry_delay * (1u << std::min(st.retries, 8u));
+        // The next get: another replica key at once; after the last, the first key
+        // again, one retry_delay later, doubling each round (protocol.md §4).
+        const unsigned replicas = std::max(1u, st.options.replicas);
+        const unsigned next = st.retries + 1;
+        const auto delay = next % replicas != 0
+                               ? std::chrono::milliseconds(0)
+                               : st.options.retry_delay * (1u << std::min(next / replicas - 1, 8u));
         const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - st.started);
         if (st.answered() || st.retries >= st.options.retries ||
@@ -249,7 +260,7 @@ struct LookupState {
         if (st.options.quorum == 0 || st.quorum_unsupported || st.asking || !st.single_complete())
             return true;
         st.asking = true;
-        dht.search_progress(aor_key(st.aor), [self, &dht](std::optional<SearchProgress> p) {
+        dht.search_progress(st.key, [self, &dht](std::optional<SearchProgress> p) {
             auto& st = *self;
             st.asking = false;
             if (st.finished) return;

@@ -1,5 +1,7 @@
 #include "p2psip/overlay/publisher.hpp"
 
+#include <algorithm>
+
 #include "p2psip/overlay/error.hpp"
 #include "p2psip/overlay/keys.hpp"
 #include "p2psip/overlay/record.hpp"
@@ -103,6 +105,13 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
     // overlay changes; this refresh only renews `expires` and `seq`.
     dht_.put_signed(key, make_claim_value(claim), on_put, true);
     dht_.put_signed(key, make_binding_value(binding), on_put, true);
+    // The replica keys (protocol.md §3): best effort, so that a claim squatted under one
+    // cannot hold the publisher back; a lookup only asks them when the first key fails.
+    for (unsigned r = 1; r < config_.replicas; ++r) {
+        const auto replica = aor_key(config_.aor, r);
+        dht_.put_signed(replica, make_claim_value(claim), [](bool) {}, true);
+        dht_.put_signed(replica, make_binding_value(binding), [](bool) {}, true);
+    }
 }
 
 std::uint64_t BindingPublisher::next_seq() {
@@ -135,14 +144,20 @@ void BindingPublisher::withdraw(std::function<void()> done) {
     }
     const auto me = dht_.identity().second->getId();
     Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), next_seq(), false, {}};
-    const auto key = aor_key(config_.aor);
-    dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
-    dht_.put_signed(
-        key, make_binding_value(binding),
-        [done = std::move(done)](bool) {
-            if (done) done();
-        },
-        false);
+    // Under every replica key; `done` once all have been answered.
+    const unsigned keys = std::max(1u, config_.replicas);
+    auto left = std::make_shared<unsigned>(keys);
+    auto finished = std::make_shared<std::function<void()>>(std::move(done));
+    for (unsigned r = 0; r < keys; ++r) {
+        const auto key = aor_key(config_.aor, r);
+        dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
+        dht_.put_signed(
+            key, make_binding_value(binding),
+            [left, finished](bool) {
+                if (--*left == 0 && *finished) (*finished)();
+            },
+            false);
+    }
 }
 
 }  // namespace p2psip::overlay

@@ -1,4 +1,5 @@
-// p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--threads N]
+// p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--replicas N]
+//            [--retries N] [--threads N]
 //            [--out DIR]
 // (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv
 // (deterministic for a scenario and seed), perf.json (wall-clock figures) and PNG plots.
@@ -133,6 +134,7 @@ int main(int argc, char** argv) {
     std::optional<double> duration;
     std::optional<std::uint32_t> quorum;
     std::optional<std::uint32_t> threads;
+    std::optional<std::uint32_t> replicas, retries;
     bool quiet = false;
     app.add_option("scenario", scenario_path, "scenario TOML file")
         ->required()
@@ -144,6 +146,12 @@ int main(int argc, char** argv) {
                    "override workload.lookup_quorum: answers of the 8 closest nodes a lookup "
                    "waits for (0: the whole get)")
         ->check(CLI::Range(0, 8));
+    app.add_option("--replicas", replicas,
+                   "override workload.replicas: keys each AOR is stored under and a lookup asks")
+        ->check(CLI::Range(1, 8));
+    app.add_option("--retries", retries,
+                   "override workload.lookup_retries: gets after a first that found nothing")
+        ->check(CLI::Range(0, 16));
     app.add_option("--threads", threads,
                    "worker threads (outputs are identical for any count; default: the "
                    "scenario's, else 1)")
@@ -163,6 +171,8 @@ int main(int argc, char** argv) {
     if (duration) sc.duration_s = *duration;
     if (quorum) sc.lookup_quorum = *quorum;
     if (threads) sc.threads = *threads;
+    if (replicas) sc.replicas = *replicas;
+    if (retries) sc.lookup_retries = *retries;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();
@@ -206,6 +216,7 @@ int main(int argc, char** argv) {
         "\"success_rate\": {:.5f},\n"
         "  \"timeouts\": {},\n  \"not_found\": {},\n  \"conflicts\": {},\n  \"stale\": {},\n"
         "  \"lookup_quorum\": {},\n  \"early_finishes\": {},\n"
+        "  \"replicas\": {},\n  \"lookup_retries\": {},\n  \"found_under_replica\": {},\n"
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
         "  \"first_binding_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}}},\n"
@@ -216,7 +227,8 @@ int main(int argc, char** argv) {
         "\"publish_failures\": {},\n{}}}\n",
         sc.name, sc.seed, sc.nodes, r.simulated_s, sc.median_rtt_ms, sc.loss, sc.nat_fraction,
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
-        r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early,
+        r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early, sc.replicas,
+        sc.lookup_retries, r.found_under_replica,
         percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
         percentile(r.latencies_ms, 0.99),
         r.latencies_ms.empty()

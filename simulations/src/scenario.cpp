@@ -148,7 +148,10 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
     if (auto* t = r.section(root, "workload")) {
         failed = !r.only(*t, "workload",
                          {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
-                          "publish", "lookup_quorum", "known_callee_fraction"}) ||
+                          "publish", "lookup_quorum", "known_callee_fraction", "replicas",
+                          "lookup_retries"}) ||
+                 !r.number(*t, "workload", "replicas", s.replicas, 1, 8) ||
+                 !r.number(*t, "workload", "lookup_retries", s.lookup_retries, 0, 16) ||
                  !r.boolean(*t, "workload", "publish", s.publish) ||
                  !r.number(*t, "workload", "lookup_quorum", s.lookup_quorum, 0, 8) ||
                  !r.number(*t, "workload", "known_callee_fraction", s.known_callee_fraction, 0,

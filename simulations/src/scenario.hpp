@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <string>
 
+#include "p2psip/overlay/lookup.hpp"
+
 namespace p2psip::sim {
 
 // One simulation run, read from a TOML file (docs/simulations.md lists every key).
@@ -50,6 +52,11 @@ struct Scenario {
     // or called before: the phone's known_peers). Those lookups pin the owner and end at
     // its claim and first live binding (protocol.md §4, rule 1); the rest are first contacts.
     double known_callee_fraction = 0;
+    // overlay::PublishConfig::replicas and LookupOptions::replicas: the keys each AOR's
+    // records go under, and that a lookup asks in turn (protocol.md §2, §4).
+    std::uint32_t replicas = overlay::aor_replicas;
+    // overlay::LookupOptions::retries: gets after the first when one ends with nothing.
+    std::uint32_t lookup_retries = overlay::LookupOptions{}.retries;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

@@ -213,6 +213,7 @@ Results Simulator::merged() const {
         r.latencies_ms.insert(r.latencies_ms.end(), x.latencies_ms.begin(), x.latencies_ms.end());
         r.first_ms.insert(r.first_ms.end(), x.first_ms.begin(), x.first_ms.end());
         r.known_finished += x.known_finished;
+        r.found_under_replica += x.found_under_replica;
         r.known_successes += x.known_successes;
         r.known_latencies_ms.insert(r.known_latencies_ms.end(), x.known_latencies_ms.begin(),
                                     x.known_latencies_ms.end());
@@ -562,7 +563,9 @@ void Simulator::join(Node& n) {
                 n, overlay::PublishConfig{n.aor,
                                           {n.contact()},
                                           n.instance_id,
-                                          std::chrono::seconds(scenario_.binding_ttl_s)});
+                                          std::chrono::seconds(scenario_.binding_ttl_s),
+                                          false,
+                                          scenario_.replicas});
             n.publisher->start([this, &n, session](std::error_code ec) {
                 if (n.session != session || !n.online) return;
                 auto& r = acc().results;
@@ -628,6 +631,8 @@ overlay::LookupOptions Simulator::lookup_options() const {
     overlay::LookupOptions opts;
     opts.timeout = std::chrono::milliseconds(static_cast<long>(scenario_.lookup_timeout_s * 1000));
     opts.quorum = scenario_.lookup_quorum;
+    opts.replicas = scenario_.replicas;
+    opts.retries = scenario_.lookup_retries;
     return opts;
 }
 
@@ -664,6 +669,7 @@ void Simulator::start_lookup() {
             if (ok)
                 (known ? res.known_latencies_ms : res.first_contact_latencies_ms)
                     .push_back(static_cast<double>(virtual_time_ns() - started) / 1e6);
+            if (ok && r.replica > 0) ++res.found_under_replica;
             if (ok) {
                 ++res.successes;
                 ++w.interval.successes;

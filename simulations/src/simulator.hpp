@@ -37,6 +37,7 @@ struct Results {
     std::vector<double> known_latencies_ms, first_contact_latencies_ms;
     std::uint64_t early = 0;                // successful lookups that ended before the get
     std::uint64_t conflicts = 0;            // lookups that ended with name_conflict
+    std::uint64_t found_under_replica = 0;  // successful lookups answered by a later key
     std::uint64_t messages = 0, bytes = 0;  // after warmup
     double node_seconds = 0;                // online node-seconds after warmup
     std::uint64_t joins = 0, leaves = 0, crashes = 0, publishes = 0, publish_failures = 0;

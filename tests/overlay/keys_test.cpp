@@ -10,6 +10,14 @@ TEST(Keys, AorKeyIsSha1OfPrefixedCanonicalAor) {
     EXPECT_NE(aor_key("sip:alice@example.org"), aor_key("sip:bob@example.org"));
 }
 
+TEST(Keys, ReplicaKeysAreSha1OfNumberedPrefix) {
+    EXPECT_EQ(aor_key("sip:alice@example.org", 0), aor_key("sip:alice@example.org"));
+    EXPECT_EQ(aor_key("sip:alice@example.org", 1),
+              dht::InfoHash::get("p2psip:aor/1:sip:alice@example.org"));
+    EXPECT_NE(aor_key("sip:alice@example.org", 1), aor_key("sip:alice@example.org", 2));
+    EXPECT_NE(aor_key("sip:alice@example.org", 1), aor_key("sip:bob@example.org", 1));
+}
+
 TEST(Keys, ValueIdsAreStableAndDistinct) {
     const auto claim = claim_value_id("sip:alice@example.org");
     EXPECT_EQ(claim, claim_value_id("sip:alice@example.org"));

@@ -25,10 +25,10 @@ std::pair<std::error_code, LookupResult> find(test::Overlay& o, RunnerDht& from,
 }
 
 void put(test::Overlay& o, RunnerDht& node, const std::shared_ptr<dht::Value>& v,
-         const std::string& aor) {
+         const std::string& aor, unsigned replica = 0) {
     bool done = false;
     node.put_signed(
-        aor_key(aor), v, [&](bool) { done = true; }, false);
+        aor_key(aor, replica), v, [&](bool) { done = true; }, false);
     ASSERT_TRUE(test::run_until(o.io, [&] { return done; }));
 }
 }  // namespace
@@ -52,18 +52,54 @@ TEST(Lookup, UnknownAorIsNotFoundBeforeTheTimeout) {
     const auto t0 = std::chrono::steady_clock::now();
     auto [ec, r] = find(o, *o.nodes[1], "sip:nobody@example.org");
     EXPECT_EQ(ec, make_error_code(errc::not_found));
-    EXPECT_EQ(r.retries, 2u);  // asked again twice (1 s, then 2 s later) before giving up
+    // Asked three more times before giving up: the replica key at once, then both keys
+    // again 1 s later; the last get was the replica key's.
+    EXPECT_EQ(r.retries, 3u);
+    EXPECT_EQ(r.replica, 1u);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
 }
 
+TEST(Lookup, RecordsOnlyUnderTheReplicaKeyAreFoundThere) {
+    // What a caller sees when the first key's get misses (under churn: its storage nodes
+    // unreached): the records under the second replica key answer.
+    test::Overlay o(4);
+    const std::string aor = "sip:replica@example.org";
+    auto& carol = *o.nodes[1];
+    const auto key = carol.identity().second->getId();
+    const auto expires = unix_seconds(std::chrono::system_clock::now()) + 600;
+    put(o, carol, make_claim_value({aor, key, 1, expires}), aor, 1);
+    put(o, carol,
+        make_binding_value(
+            {aor, {"sip:carol@127.0.0.1:7"}, std::string(16, 'c'), key, expires, 1, false, {}}),
+        aor, 1);
+    {
+        auto [ec, r] = find(o, *o.nodes[3], aor);
+        ASSERT_FALSE(ec) << ec.message();
+        EXPECT_EQ(r.owner, key);
+        ASSERT_EQ(r.bindings.size(), 1u);
+        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:carol@127.0.0.1:7"});
+        EXPECT_EQ(r.replica, 1u);
+        EXPECT_EQ(r.retries, 1u);  // the first key's get, then the replica's
+    }
+    // Asking only the first key (one replica, no retries) does not find them.
+    LookupOptions first_only;
+    first_only.replicas = 1;
+    first_only.retries = 0;
+    auto [ec, r] = find(o, *o.nodes[3], aor, first_only);
+    EXPECT_EQ(ec, make_error_code(errc::not_found));
+    EXPECT_EQ(r.replica, 0u);
+}
+
 TEST(Lookup, BindingPublishedWhileTheFirstGetRunsIsFoundByARetry) {
-    // The first get ends empty within milliseconds here; the binding lands after it. The
-    // retry (1 s later) finds it: what a caller sees when a churned search ends early.
+    // The first gets (both replica keys) end empty within milliseconds here; the binding
+    // lands after them. The retry 1 s later finds it: what a caller sees when a churned
+    // search ends early.
     test::Overlay o(4);
     const std::string aor = "sip:late@example.org";
     std::optional<std::pair<std::error_code, LookupResult>> out;
     LookupOptions opts;
-    ASSERT_EQ(opts.retries, 2u);
+    ASSERT_EQ(opts.retries, 3u);
+    ASSERT_EQ(opts.replicas, 2u);
     lookup(*o.nodes[2], aor, opts,
            [&](std::error_code ec, LookupResult r) { out.emplace(ec, std::move(r)); });
     const auto t0 = std::chrono::steady_clock::now();

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "p2psip/overlay/error.hpp"
+#include "p2psip/overlay/keys.hpp"
 #include "p2psip/overlay/lookup.hpp"
+#include "p2psip/overlay/record.hpp"
 #include "test_overlay.hpp"
 
 using namespace p2psip::overlay;
@@ -23,7 +25,76 @@ std::optional<std::pair<std::error_code, LookupResult>> find(test::Overlay& o, R
     test::run_until(o.io, [&] { return out.has_value(); });
     return out;
 }
+// The p2psip records of `aor` under one replica key, as `from` reads them now.
+std::vector<DecodedRecord> records_under(test::Overlay& o, RunnerDht& from, const std::string& aor,
+                                         unsigned replica) {
+    std::vector<DecodedRecord> out;
+    bool done = false;
+    from.get(
+        aor_key(aor, replica),
+        [&](const DhtAccess::Values& values) {
+            for (const auto& v : values) {
+                DecodedRecord rec;
+                if (!decode_record(*v, aor, rec)) out.push_back(std::move(rec));
+            }
+            return true;
+        },
+        [&](bool) { done = true; });
+    test::run_until(o.io, [&] { return done; });
+    return out;
+}
+
+// Reads until `want` holds for what is under the key (a permanent put can land late).
+bool eventually_under(test::Overlay& o, RunnerDht& from, const std::string& aor, unsigned replica,
+                      const std::function<bool(const std::vector<DecodedRecord>&)>& want) {
+    for (int i = 0; i < 30; ++i) {
+        if (want(records_under(o, from, aor, replica))) return true;
+        const auto t0 = std::chrono::steady_clock::now();
+        test::run_until(o.io, [&] { return std::chrono::steady_clock::now() - t0 > 1s; }, 2s);
+    }
+    return false;
+}
 }  // namespace
+
+TEST(Publisher, RecordsGoUnderEveryReplicaKey) {
+    test::Overlay o(4);
+    const std::string aor = "sip:twice@example.org";
+    auto pub = BindingPublisher::create(*o.nodes[1], config_for(aor, "sip:t@127.0.0.1:1"));
+    ASSERT_EQ(aor_replicas, 2u);
+    std::optional<std::error_code> started;
+    pub->start([&](std::error_code ec) { started = ec; });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started.has_value(); }));
+    ASSERT_FALSE(*started) << started->message();
+    const auto me = o.nodes[1]->identity().second->getId();
+    auto live_claim_and_binding = [&](const std::vector<DecodedRecord>& recs) {
+        bool claim = false, binding = false;
+        for (const auto& r : recs) {
+            if (r.kind == DecodedRecord::Kind::claim) claim = claim || r.claim.owner == me;
+            else binding = binding || r.binding.contacts == std::vector<std::string>{"sip:t@127.0.0.1:1"};
+        }
+        return claim && binding;
+    };
+    for (unsigned replica : {0u, 1u})
+        EXPECT_TRUE(eventually_under(o, *o.nodes[3], aor, replica, live_claim_and_binding))
+            << "replica " << replica;
+
+    // Withdrawn under both: the binding left under each key has no contacts.
+    bool withdrawn = false;
+    pub->withdraw([&] { withdrawn = true; });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return withdrawn; }));
+    auto only_withdrawn = [](const std::vector<DecodedRecord>& recs) {
+        bool any = false;
+        for (const auto& r : recs)
+            if (r.kind == DecodedRecord::Kind::binding) {
+                if (!r.binding.contacts.empty()) return false;
+                any = true;
+            }
+        return any;
+    };
+    for (unsigned replica : {0u, 1u})
+        EXPECT_TRUE(eventually_under(o, *o.nodes[2], aor, replica, only_withdrawn))
+            << "replica " << replica;
+}
 
 TEST(Publisher, PublishedBindingIsFoundElsewhere) {
     test::Overlay o(4);

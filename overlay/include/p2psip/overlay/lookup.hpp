@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "p2psip/overlay/dht_access.hpp"
+#include "p2psip/overlay/keys.hpp"
 #include "p2psip/overlay/record.hpp"
 
 namespace p2psip::overlay {
@@ -21,8 +22,10 @@ struct LookupResult {
     // Without a pin the lookup goes on until a majority of the closest storage nodes have
     // answered (or the whole get) so that a conflicting claim is not missed (protocol.md §4).
     std::chrono::milliseconds first_complete{-1};
-    // Gets asked again because the previous one ended with nothing usable.
+    // Gets after the first, each because the one before ended with nothing usable.
     unsigned retries = 0;
+    // The replica key (aor_key(aor, replica)) of the last get.
+    unsigned replica = 0;
     // True when the lookup ended before OpenDHT's get did: by the quorum rule, a pinned
     // owner's answer, or a conflict already certain.
     bool early = false;
@@ -46,13 +49,18 @@ struct LookupOptions {
     // How often the progress is asked again while claim and binding are in hand but the
     // majority has not answered yet (answers without new values trigger no callback).
     std::chrono::milliseconds quorum_poll{20};
-    // A get that ends with nothing usable is asked again, up to `retries` times, each after
-    // `retry_delay` (doubling), while the timeout allows. Under churn OpenDHT can call a
-    // get complete while the nodes nearest the key are dead and still being retried: it
-    // counts only the nodes that answered, which may all sit far from the key. A later get
-    // starts from the search as it is then, with the dead nodes dropped (simulations.md).
-    unsigned retries = 2;
+    // A get that ends with nothing usable is followed by another, up to `retries` more,
+    // while the timeout allows: at once under the AOR's next replica key, and after the
+    // last replica round by round from the first key again, after `retry_delay` (doubling
+    // each round). Under churn OpenDHT can call a get complete while the nodes nearest the
+    // key are dead and still being retried: it counts only the nodes that answered, which
+    // may all sit far from the key. Another key's storage nodes are elsewhere in the
+    // overlay; a later get of the same key starts from the search as it is then, with the
+    // dead nodes dropped (simulations.md, protocol.md §4).
+    unsigned retries = 3;
     std::chrono::milliseconds retry_delay{1000};
+    // How many of the AOR's replica keys to ask (publisher.hpp): 1 asks only aor_key().
+    unsigned replicas = aor_replicas;
 };
 
 // Finds who holds `aor` and where its instances are (docs/protocol.md §4):

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "p2psip/overlay/dht_access.hpp"
+#include "p2psip/overlay/keys.hpp"
 
 namespace p2psip::overlay {
 
@@ -16,6 +17,9 @@ struct PublishConfig {
     std::string instance_id;            // 16 bytes, see load_or_create_instance_id
     std::chrono::seconds ttl{600};      // record lifetime; refreshed at ttl/2
     bool inbox = false;                 // this instance listens on its DHT inbox (Inbox)
+    // Keys the records go under: aor_key(aor, 0 .. replicas-1) (protocol.md §3). Only the
+    // first key's puts decide success; the others are best effort.
+    unsigned replicas = aor_replicas;
 };
 
 // Holds an AOR in the DHT while it lives: checks the name is not held by another key,
