@@ -665,16 +665,14 @@ void Simulator::start_lookup() {
                 for (const auto& b : r.bindings)
                     for (const auto& c : b.contacts) ok = ok || c == want;
             if (known) ++res.known_finished;
-            if (ok && known) ++res.known_successes;
-            if (ok)
-                (known ? res.known_latencies_ms : res.first_contact_latencies_ms)
-                    .push_back(static_cast<double>(virtual_time_ns() - started) / 1e6);
-            if (ok && r.replica > 0) ++res.found_under_replica;
             if (ok) {
                 ++res.successes;
                 ++w.interval.successes;
                 const double ms = static_cast<double>(virtual_time_ns() - started) / 1e6;
                 res.latencies_ms.push_back(ms);
+                (known ? res.known_latencies_ms : res.first_contact_latencies_ms).push_back(ms);
+                if (known) ++res.known_successes;
+                if (r.replica > 0) ++res.found_under_replica;
                 res.first_ms.push_back(static_cast<double>(r.first_complete.count()));
                 if (r.early) ++res.early;
                 w.interval_latencies.push_back(ms);
