@@ -42,6 +42,9 @@ struct CallEnv {
     const media::DtlsCredentials* dtls = nullptr;
     std::string dtls_fingerprint;       // a=fingerprint value of that certificate
     TlsPeerCheck* tls_check = nullptr;  // SIP over TLS to nodes found in the DHT; may be null
+    // OpenDHT sequence numbers for the node's puts, continued across restarts
+    // (overlay::PublishConfig::next_value_seq); unset in tools.
+    std::function<std::uint16_t()> next_value_seq = {};
 };
 
 // A call whose media the node relays for a LAN phone (B2BUA, gateway.hpp) instead of

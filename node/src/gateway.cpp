@@ -114,6 +114,7 @@ void Gateway::on_registrations(const std::string& aor,
         if (it != publishers_.end()) return;  // already published; the binding names the node
         overlay::PublishConfig pcfg{aor, contacts_for(aor), instance_id_,
                                     std::chrono::seconds(env_.options.binding_ttl)};
+        pcfg.next_value_seq = env_.next_value_seq;
         auto publisher = overlay::BindingPublisher::create(dht_, pcfg);
         publishers_[aor] = publisher;
         publisher->start([this, aor, contacts = pcfg.contacts](std::error_code ec) {

@@ -143,7 +143,18 @@ std::string Phone::start() {
         log_->warn("ignoring bad lines: {}", problem);
     env_ = std::make_unique<CallEnv>(CallEnv{io_, *ua_, *dht_, options_, aor_, audio, log_,
                                              signaling_.get(), known_peers_.get(), &dtls_,
-                                             dtls_fingerprint_, &tls_check_});
+                                             dtls_fingerprint_, &tls_check_, {}});
+    // A restarted node must continue its sequence numbers, or storage nodes that hold its
+    // previous run's records keep those (protocol.md §3, "Sequence numbers").
+    if (auto ec = overlay::load_value_seq(options_.data_dir, value_seq_))
+        log_->warn("{}/value-seq: {}; starting OpenDHT sequence numbers at 0",
+                   options_.data_dir.string(), ec.message());
+    env_->next_value_seq = [this] {
+        ++value_seq_;
+        if (auto ec = overlay::store_value_seq(options_.data_dir, value_seq_))
+            log_->warn("cannot save {}/value-seq: {}", options_.data_dir.string(), ec.message());
+        return value_seq_;
+    };
     if (!options_.gateway.accounts.empty()) {
         gateway_ = std::make_unique<Gateway>(
             *env_, *dht_, instance_id_, [this] { return signaling_->contacts(); },
@@ -176,6 +187,7 @@ void Phone::publish_when_joined(int attempts_left) {
     overlay::PublishConfig pcfg{aor_, signaling_->contacts(), instance_id_,
                                 std::chrono::seconds(options_.binding_ttl)};
     pcfg.inbox = signaling_->inbox_listening();
+    pcfg.next_value_seq = env_->next_value_seq;
     publisher_ = overlay::BindingPublisher::create(*dht_, pcfg);
     publisher_->start([this](std::error_code ec) {
         if (!ec)

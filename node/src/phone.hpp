@@ -56,6 +56,7 @@ class Phone {
     TlsPeerCheck tls_check_;  // SIP over TLS: the peer's certificate against the DHT
     std::unique_ptr<KnownPeers> known_peers_;  // after ua_: unhooks from its transport first
     std::string instance_id_;
+    std::uint16_t value_seq_ = 0;  // last OpenDHT sequence number used, also in value-seq
     bool addresses_ready_ = false;  // STUN done (or not configured)
     std::unique_ptr<CallEnv> env_;
     std::shared_ptr<overlay::BindingPublisher> publisher_;

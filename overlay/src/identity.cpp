@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <fstream>
 #include <iterator>
 
@@ -107,6 +108,37 @@ std::error_code load_or_create_instance_id(const fs::path& dir, std::string& out
         return make_error_code(errc::identity_io);
     if (write_private_file(path, id)) return make_error_code(errc::identity_io);
     out = std::move(id);
+    return {};
+}
+
+std::error_code load_value_seq(const fs::path& dir, std::uint16_t& out) {
+    const auto path = dir / "value-seq";
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+        if (ec) return make_error_code(errc::identity_io);
+        out = 0;
+        return {};
+    }
+    std::string text;
+    if (!read_file(path, text)) return make_error_code(errc::identity_io);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    unsigned value = 0;
+    const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || err != std::errc{} || end != text.data() + text.size() || value > 0xFFFF)
+        return make_error_code(errc::identity_invalid);
+    out = static_cast<std::uint16_t>(value);
+    return {};
+}
+
+std::error_code store_value_seq(const fs::path& dir, std::uint16_t seq) {
+    if (auto ec = ensure_private_dir(dir)) return ec;
+    const auto path = dir / "value-seq";
+    const auto tmp = dir / "value-seq.tmp";
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    if (write_private_file(tmp, std::to_string(seq) + "\n")) return make_error_code(errc::identity_io);
+    fs::rename(tmp, path, ec);
+    if (ec) return make_error_code(errc::identity_io);
     return {};
 }
 

@@ -101,17 +101,27 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
         if (done) done(pending->ok ? std::error_code{} : make_error_code(errc::dht_failure));
     };
     const auto key = aor_key(config_.aor);
+    const auto value_seq = next_value_seq();
+    auto with_seq = [value_seq](std::shared_ptr<dht::Value> v) {
+        v->seq = value_seq;
+        return v;
+    };
     // Permanent: OpenDHT keeps both announced to the nodes closest to the key as the
     // overlay changes; this refresh only renews `expires` and `seq`.
-    dht_.put_signed(key, make_claim_value(claim), on_put, true);
-    dht_.put_signed(key, make_binding_value(binding), on_put, true);
+    dht_.put_signed(key, with_seq(make_claim_value(claim)), on_put, true);
+    dht_.put_signed(key, with_seq(make_binding_value(binding)), on_put, true);
     // The replica keys (protocol.md §3): best effort, so that a claim squatted under one
     // cannot hold the publisher back; a lookup only asks them when the first key fails.
     for (unsigned r = 1; r < config_.replicas; ++r) {
         const auto replica = aor_key(config_.aor, r);
-        dht_.put_signed(replica, make_claim_value(claim), [](bool) {}, true);
-        dht_.put_signed(replica, make_binding_value(binding), [](bool) {}, true);
+        dht_.put_signed(replica, with_seq(make_claim_value(claim)), [](bool) {}, true);
+        dht_.put_signed(replica, with_seq(make_binding_value(binding)), [](bool) {}, true);
     }
+}
+
+std::uint16_t BindingPublisher::next_value_seq() {
+    if (config_.next_value_seq) return config_.next_value_seq();
+    return ++value_seq_;
 }
 
 std::uint64_t BindingPublisher::next_seq() {
@@ -144,6 +154,7 @@ void BindingPublisher::withdraw(std::function<void()> done) {
     }
     const auto me = dht_.identity().second->getId();
     Binding binding{config_.aor, {}, config_.instance_id, me, unix_seconds(dht_.now()), next_seq(), false, {}};
+    const auto value_seq = next_value_seq();
     // Under every replica key; `done` once all have been answered.
     const unsigned keys = std::max(1u, config_.replicas);
     auto left = std::make_shared<unsigned>(keys);
@@ -151,8 +162,10 @@ void BindingPublisher::withdraw(std::function<void()> done) {
     for (unsigned r = 0; r < keys; ++r) {
         const auto key = aor_key(config_.aor, r);
         dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
+        auto value = make_binding_value(binding);
+        value->seq = value_seq;
         dht_.put_signed(
-            key, make_binding_value(binding),
+            key, std::move(value),
             [left, finished](bool) {
                 if (--*left == 0 && *finished) (*finished)();
             },

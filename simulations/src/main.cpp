@@ -146,6 +146,9 @@ int main(int argc, char** argv) {
                    "override workload.lookup_quorum: answers of the 8 closest nodes a lookup "
                    "waits for (0: the whole get)")
         ->check(CLI::Range(0, 8));
+    bool fresh_value_seq = false;
+    app.add_flag("--fresh-value-seq", fresh_value_seq,
+                 "each session starts its OpenDHT sequence numbers at 1 (workload.keep_value_seq = false)");
     app.add_option("--replicas", replicas,
                    "override workload.replicas: keys each AOR is stored under and a lookup asks")
         ->check(CLI::Range(1, 8));
@@ -172,6 +175,7 @@ int main(int argc, char** argv) {
     if (quorum) sc.lookup_quorum = *quorum;
     if (threads) sc.threads = *threads;
     if (replicas) sc.replicas = *replicas;
+    if (fresh_value_seq) sc.keep_value_seq = false;
     if (retries) sc.lookup_retries = *retries;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 

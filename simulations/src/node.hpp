@@ -52,6 +52,9 @@ class Node final : public overlay::DhtAccess {
     bool nat = false;
     bool online = false, leaving = false;
     std::uint32_t session = 0;
+    // The OpenDHT sequence number of this phone's last put, kept across sessions as the
+    // phone keeps it on disk (PublishConfig::next_value_seq).
+    std::uint16_t value_seq = 0;
     std::size_t online_pos = 0;  // position in Simulator::online_
     std::int64_t online_since = 0;
     std::int64_t published_at = -1;  // virtual ns, -1 while not published this session

@@ -57,6 +57,9 @@ struct Scenario {
     std::uint32_t replicas = overlay::aor_replicas;
     // overlay::LookupOptions::retries: gets after the first when one ends with nothing.
     std::uint32_t lookup_retries = overlay::LookupOptions{}.retries;
+    // Phones continue their OpenDHT sequence numbers across sessions, as the phone does with
+    // its value-seq file; false: each session starts again at 1 (the rule before).
+    bool keep_value_seq = true;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

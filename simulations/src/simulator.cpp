@@ -559,13 +559,16 @@ void Simulator::join(Node& n) {
     const std::uint32_t session = n.session;
     if (scenario_.publish)
         add_timer(n, publish_delay_ns, [this, &n, session] {
-            n.publisher = overlay::BindingPublisher::create(
-                n, overlay::PublishConfig{n.aor,
-                                          {n.contact()},
-                                          n.instance_id,
-                                          std::chrono::seconds(scenario_.binding_ttl_s),
-                                          false,
-                                          scenario_.replicas});
+            overlay::PublishConfig pcfg{n.aor,
+                                        {n.contact()},
+                                        n.instance_id,
+                                        std::chrono::seconds(scenario_.binding_ttl_s),
+                                        false,
+                                        scenario_.replicas,
+                                        {}};
+            if (scenario_.keep_value_seq)
+                pcfg.next_value_seq = [&n] { return ++n.value_seq; };
+            n.publisher = overlay::BindingPublisher::create(n, std::move(pcfg));
             n.publisher->start([this, &n, session](std::error_code ec) {
                 if (n.session != session || !n.online) return;
                 auto& r = acc().results;

@@ -77,3 +77,31 @@ TEST(Identity, InstanceIdStable) {
     EXPECT_EQ(a, b);
     fs::remove_all(dir);
 }
+
+TEST(Identity, ValueSeqMissingIsZeroThenRoundTrips) {
+    const auto dir = test::temp_dir("value-seq") / "data";
+    std::uint16_t seq = 7;
+    ASSERT_FALSE(load_value_seq(dir, seq));
+    EXPECT_EQ(seq, 0);
+    ASSERT_FALSE(store_value_seq(dir, 41));
+    ASSERT_FALSE(store_value_seq(dir, 42));  // replaces the file
+    ASSERT_FALSE(load_value_seq(dir, seq));
+    EXPECT_EQ(seq, 42);
+    ASSERT_FALSE(store_value_seq(dir, 65535));
+    ASSERT_FALSE(load_value_seq(dir, seq));
+    EXPECT_EQ(seq, 65535);
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / "value-seq").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_FALSE(fs::exists(dir / "value-seq.tmp"));
+}
+
+TEST(Identity, BadValueSeqIsInvalid) {
+    const auto dir = test::temp_dir("value-seq-bad");
+    for (const char* text : {"", "x12\n", "70000\n", "-1\n", "12 13\n"}) {
+        std::ofstream(dir / "value-seq", std::ios::trunc) << text;
+        std::uint16_t seq = 0;
+        EXPECT_EQ(load_value_seq(dir, seq), make_error_code(errc::identity_invalid))
+            << "'" << text << "'";
+    }
+}

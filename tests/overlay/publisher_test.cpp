@@ -195,3 +195,42 @@ TEST(Publisher, WithdrawRemovesTheInstance) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->first, make_error_code(errc::not_found));
 }
+
+TEST(Publisher, OpenDhtSequenceNumbersComeFromTheGivenCounter) {
+    test::Overlay o(3);
+    const std::string aor = "sip:counter@example.org";
+    std::uint16_t counter = 500;  // as a restarted node reads it back from value-seq
+    auto cfg = config_for(aor, "sip:c@127.0.0.1:1");
+    cfg.next_value_seq = [&counter] { return ++counter; };
+    auto pub = BindingPublisher::create(*o.nodes[1], cfg);
+    bool started = false;
+    pub->start([&](std::error_code ec) {
+        EXPECT_FALSE(ec);
+        started = true;
+    });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    EXPECT_EQ(counter, 501);  // one number per put round
+    // Every copy, under both keys, carries it: storage nodes holding a previous run's
+    // copies (numbered up to 500) take these.
+    for (unsigned r = 0; r < aor_replicas; ++r) {
+        std::vector<std::uint16_t> seqs;
+        for (int attempt = 0; attempt < 30 && seqs.size() < 2; ++attempt) {  // may land late
+            seqs.clear();
+            bool done = false;
+            o.nodes[2]->get(
+                aor_key(aor, r),
+                [&](const DhtAccess::Values& values) {
+                    for (const auto& v : values) seqs.push_back(v->seq);
+                    return true;
+                },
+                [&](bool) { done = true; });
+            ASSERT_TRUE(test::run_until(o.io, [&] { return done; }));
+        }
+        ASSERT_EQ(seqs.size(), 2u) << "replica " << r;
+        for (auto s : seqs) EXPECT_EQ(s, 501) << "replica " << r;
+    }
+    bool withdrawn = false;
+    pub->withdraw([&] { withdrawn = true; });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return withdrawn; }));
+    EXPECT_EQ(counter, 502);
+}

@@ -1,6 +1,7 @@
 #pragma once
 #include <opendht/crypto.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <system_error>
 
@@ -25,5 +26,11 @@ std::error_code load_or_create_identity(const std::filesystem::path& dir, const 
 
 // A stable per-installation instance id (16 random bytes in <dir>/instance-id).
 std::error_code load_or_create_instance_id(const std::filesystem::path& dir, std::string& out);
+
+// The OpenDHT sequence number of this node's last put (PublishConfig::next_value_seq), in
+// <dir>/value-seq as decimal text, so that a restarted node continues it (protocol.md §3).
+// A missing file reads as 0. The store writes a temporary file and renames it over.
+std::error_code load_value_seq(const std::filesystem::path& dir, std::uint16_t& out);
+std::error_code store_value_seq(const std::filesystem::path& dir, std::uint16_t seq);
 
 }  // namespace p2psip::overlay

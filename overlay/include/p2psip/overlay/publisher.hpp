@@ -20,6 +20,14 @@ struct PublishConfig {
     // Keys the records go under: aor_key(aor, 0 .. replicas-1) (protocol.md §3). Only the
     // first key's puts decide success; the others are best effort.
     unsigned replicas = aor_replicas;
+    // The OpenDHT sequence number (dht::Value::seq) for each publish or withdrawal, called
+    // once per put round. Storage nodes keep a record they hold unless the new copy has a
+    // higher one (SecureDht's edit policy), and the announcer then only refreshes the old
+    // copy; so a restarted instance must continue its previous run's sequence. Give a
+    // counter kept on disk (the phone) or across sessions (the simulator); unset, every run
+    // starts at 0 and relies on SecureDht::putSigned finding its previous copies, which under
+    // churn it often does not (protocol.md §3, "Sequence numbers").
+    std::function<std::uint16_t()> next_value_seq = {};
 };
 
 // Holds an AOR in the DHT while it lives: checks the name is not held by another key,
@@ -44,10 +52,12 @@ class BindingPublisher : public std::enable_shared_from_this<BindingPublisher> {
     void publish(std::function<void(std::error_code)> done);
     void schedule_refresh();
     std::uint64_t next_seq();
+    std::uint16_t next_value_seq();
 
     DhtAccess& dht_;
     PublishConfig config_;
     std::uint64_t seq_ = 0;
+    std::uint16_t value_seq_ = 0;  // without PublishConfig::next_value_seq
     std::uint64_t claim_created_ = 0;
     std::size_t refreshes_ = 0;
     DhtAccess::TimerId refresh_timer_ = 0;
