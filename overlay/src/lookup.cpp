@@ -70,6 +70,11 @@ std::optional<SearchProgress> parse_search_log(std::string_view log) {
 
 namespace {
 
+// Allowance for the refresh's own delay (the put's get, the announce) in fresh().
+constexpr std::uint64_t fresh_slack_s = 30;
+// Longer than any binding lifetime a holder sets (the phone's binding_ttl is at most a day).
+constexpr std::uint64_t max_lifetime_s = 7 * 86400;
+
 // `quorum` answers of OpenDHT's 8 target nodes. A search that knows fewer live nodes is
 // either young (the closest are still being found: a majority of what it knows could all
 // be one party's) or in a small overlay, where the whole get is quick anyway: no early end.
@@ -98,6 +103,19 @@ struct LookupState {
     SearchProgress progress;
     std::chrono::milliseconds first_complete{-1};
 
+    // A live binding its holder has kept refreshing: one that is past half its lifetime
+    // has missed the refresh its holder makes at half-life (publisher.cpp), so its holder
+    // crashed, or its fresher copy went to other nodes than this one's. `seq` is the
+    // holder's clock in ms at signing (protocol.md §3, §4 "Fresh bindings"); a `seq` that
+    // cannot be that (more than max_lifetime_s before `expires`) says nothing: fresh.
+    bool fresh(const Binding& b) const {
+        if (b.expires <= now) return false;
+        const std::uint64_t signed_at = b.seq / 1000;
+        if (signed_at >= now || signed_at > b.expires || b.expires - signed_at > max_lifetime_s)
+            return true;
+        return 2 * (now - signed_at) <= (b.expires - signed_at) + 2 * fresh_slack_s;
+    }
+
     void note_progress() {
         if (first_complete.count() >= 0) return;
         for (const auto& [key, b] : bindings)
@@ -108,19 +126,19 @@ struct LookupState {
             }
     }
 
-    // Exactly one key claims the name and a live binding of it is in hand.
+    // Exactly one key claims the name and a fresh live binding of it is in hand.
     bool single_complete() const {
         if (claims.size() != 1) return false;
         const auto& owner = claims.begin()->first;
         for (const auto& [key, b] : bindings)
-            if (key.first == owner && b.expires > now && !b.contacts.empty()) return true;
+            if (key.first == owner && !b.contacts.empty() && fresh(b)) return true;
         return false;
     }
 
     bool pinned_complete() const {
         if (!options.pinned_owner || !claims.count(*options.pinned_owner)) return false;
         for (const auto& [key, b] : bindings)
-            if (key.first == *options.pinned_owner && b.expires > now && !b.contacts.empty())
+            if (key.first == *options.pinned_owner && !b.contacts.empty() && fresh(b))
                 return true;
         return false;
     }
@@ -193,12 +211,15 @@ struct LookupState {
         return result;
     }
 
-    // An answer another get would not change: a conflict, or a claim with a binding of its
-    // key, live or not (a withdrawn binding is a phone that went offline, not a miss).
+    // An answer another get would not change: a conflict, or a claim with a withdrawn,
+    // expired or fresh binding of its key (a withdrawn binding is a phone that went
+    // offline, not a miss). A live binding past half its lifetime is worth asking again
+    // for: the holder's newer copy may sit on other nodes.
     bool answered() const {
         if (claims.size() >= 2) return true;
         for (const auto& [key, b] : bindings)
-            if (claims.count(key.first)) return true;
+            if (claims.count(key.first) && (b.contacts.empty() || b.expires <= now || fresh(b)))
+                return true;
         return false;
     }
 

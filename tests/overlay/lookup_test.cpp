@@ -375,3 +375,44 @@ TEST(Lookup, SecondClaimAmongTheQuorumIsAConflict) {
         EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:bob@127.0.0.1:5071"});
     }
 }
+
+TEST(Lookup, BindingPastHalfItsLifetimeIsAskedAgainElsewhere) {
+    // A binding that missed its holder's half-life refresh (crashed, or its fresh copy went
+    // to other storage nodes) is not taken as the answer while another key may hold a
+    // newer one; it is still the answer when nothing newer turns up.
+    test::Overlay o(4);
+    const std::string aor = "sip:moved@example.org";
+    auto& dave = *o.nodes[1];
+    const auto key = dave.identity().second->getId();
+    const std::string instance(16, 'd');
+    const auto now = unix_seconds(std::chrono::system_clock::now());
+    // Under the first key: signed 400 s ago for 600 s, so due for refresh 100 s ago.
+    put(o, dave, make_claim_value({aor, key, now - 400, now + 200}), aor, 0);
+    put(o, dave,
+        make_binding_value({aor, {"sip:dave@127.0.0.1:1"}, instance, key, now + 200,
+                            (now - 400) * 1000, false, {}}),
+        aor, 0);
+    // Under the replica key: the same instance, signed now.
+    put(o, dave, make_claim_value({aor, key, now - 400, now + 600}), aor, 1);
+    put(o, dave,
+        make_binding_value({aor, {"sip:dave@127.0.0.1:2"}, instance, key, now + 600,
+                            now * 1000, false, {}}),
+        aor, 1);
+    {
+        auto [ec, r] = find(o, *o.nodes[3], aor);
+        ASSERT_FALSE(ec) << ec.message();
+        ASSERT_EQ(r.bindings.size(), 1u);
+        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:dave@127.0.0.1:2"});
+        EXPECT_EQ(r.replica, 1u);
+    }
+    {
+        // Only the first key asked: the old binding, still live, is the best there is.
+        LookupOptions first_only;
+        first_only.replicas = 1;
+        auto [ec, r] = find(o, *o.nodes[2], aor, first_only);
+        ASSERT_FALSE(ec) << ec.message();
+        ASSERT_EQ(r.bindings.size(), 1u);
+        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:dave@127.0.0.1:1"});
+        EXPECT_EQ(r.retries, first_only.retries);  // asked again each time, in vain
+    }
+}

@@ -36,9 +36,10 @@ struct LookupResult {
 struct LookupOptions {
     std::chrono::milliseconds timeout{8000};
     // Trust this key for the AOR (e.g. remembered from an earlier call). The lookup then
-    // ends as soon as its claim and a live binding are in hand.
+    // ends as soon as its claim and a fresh live binding are in hand (one signed less than
+    // half its lifetime ago: protocol.md §4, "Fresh bindings").
     std::optional<dht::InfoHash> pinned_owner;
-    // Without a pin: end as soon as exactly one key's claim and a live binding of it are
+    // Without a pin: end as soon as exactly one key's claim and a fresh live binding of it are
     // in hand AND `quorum` of the 8 storage nodes closest to the key (OpenDHT's target
     // nodes, as DhtAccess::search_progress reports them) have answered this get, instead
     // of waiting for all 8 (protocol.md §4 says what this trades). 5: a majority. A search
