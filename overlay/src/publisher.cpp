@@ -10,6 +10,12 @@ namespace p2psip::overlay {
 
 namespace {
 constexpr std::chrono::seconds retry_delay{5};
+
+// The value with its OpenDHT sequence number set (protocol.md §3, "Sequence numbers").
+std::shared_ptr<dht::Value> numbered(std::shared_ptr<dht::Value> v, std::uint16_t seq) {
+    v->seq = seq;
+    return v;
+}
 }
 
 std::shared_ptr<BindingPublisher> BindingPublisher::create(DhtAccess& dht, PublishConfig config) {
@@ -102,20 +108,16 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
     };
     const auto key = aor_key(config_.aor);
     const auto value_seq = next_value_seq();
-    auto with_seq = [value_seq](std::shared_ptr<dht::Value> v) {
-        v->seq = value_seq;
-        return v;
-    };
     // Permanent: OpenDHT keeps both announced to the nodes closest to the key as the
     // overlay changes; this refresh only renews `expires` and `seq`.
-    dht_.put_signed(key, with_seq(make_claim_value(claim)), on_put, true);
-    dht_.put_signed(key, with_seq(make_binding_value(binding)), on_put, true);
+    dht_.put_signed(key, numbered(make_claim_value(claim), value_seq), on_put, true);
+    dht_.put_signed(key, numbered(make_binding_value(binding), value_seq), on_put, true);
     // The replica keys (protocol.md §3): best effort, so that a claim squatted under one
     // cannot hold the publisher back; a lookup only asks them when the first key fails.
     for (unsigned r = 1; r < config_.replicas; ++r) {
         const auto replica = aor_key(config_.aor, r);
-        dht_.put_signed(replica, with_seq(make_claim_value(claim)), [](bool) {}, true);
-        dht_.put_signed(replica, with_seq(make_binding_value(binding)), [](bool) {}, true);
+        dht_.put_signed(replica, numbered(make_claim_value(claim), value_seq), [](bool) {}, true);
+        dht_.put_signed(replica, numbered(make_binding_value(binding), value_seq), [](bool) {}, true);
     }
 }
 
@@ -162,10 +164,8 @@ void BindingPublisher::withdraw(std::function<void()> done) {
     for (unsigned r = 0; r < keys; ++r) {
         const auto key = aor_key(config_.aor, r);
         dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
-        auto value = make_binding_value(binding);
-        value->seq = value_seq;
         dht_.put_signed(
-            key, std::move(value),
+            key, numbered(make_binding_value(binding), value_seq),
             [left, finished](bool) {
                 if (--*left == 0 && *finished) (*finished)();
             },
