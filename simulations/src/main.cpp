@@ -75,10 +75,12 @@ void write_plots(const fs::path& out, const std::string& name, bool have_latenci
            << "plot '" << (out / "latency.csv").string() << "' using 1:2 with lines title 'CDF'\n";
     gp << "set autoscale y\nset output '" << (out / "traffic.png").string() << "'\n"
        << "set title '" << name
-       << ": traffic per online node'\nset xlabel 'simulated time (s)'\n"
-          "set ylabel 'messages per node per second'\n"
+       << ": traffic and storage per online node'\nset xlabel 'simulated time (s)'\n"
+          "set ylabel 'messages per node per second'\nset y2label 'values stored per node'\n"
+          "set ytics nomirror\nset y2tics\n"
        << "plot '" << (out / "timeseries.csv").string()
-       << "' using 1:7 with lines title 'msgs/node/s'\n";
+       << "' using 1:7 with lines title 'msgs/node/s', '' using 1:9 axes x1y2 with lines "
+          "title 'values stored/node'\n";
     gp.close();
     if (std::system(("gnuplot '" + script.string() + "' 2>/dev/null").c_str()) != 0)
         std::fprintf(stderr, "gnuplot failed; data is in %s\n", out.c_str());
@@ -212,6 +214,13 @@ int main(int argc, char** argv) {
         finished ? static_cast<double>(r.successes) / static_cast<double>(finished) : 0;
     const double per_node_s = r.node_seconds > 0 ? 1.0 / r.node_seconds : 0;
 
+    // OpenDHT storage per online node: at the last report, and the most over the reports.
+    double stored_end = 0, stored_peak = 0;
+    for (const auto& s : r.series) {
+        stored_end = static_cast<double>(s.stored_values) / std::max<std::uint32_t>(1, s.online);
+        stored_peak = std::max(stored_peak, stored_end);
+    }
+
     std::ofstream(out / "summary.json") << fmt::format(
         "{{\n  \"scenario\": \"{}\",\n  \"seed\": {},\n  \"nodes\": {},\n  \"simulated_s\": "
         "{:.1f},\n"
@@ -227,6 +236,7 @@ int main(int argc, char** argv) {
         "{}"
         "  \"hops\": null,\n"
         "  \"messages_per_node_s\": {:.3f},\n  \"bytes_per_node_s\": {:.1f},\n"
+        "  \"stored_values_per_node\": {{\"end\": {:.1f}, \"peak\": {:.1f}}},\n"
         "  \"joins\": {},\n  \"leaves\": {},\n  \"crashes\": {},\n  \"publishes\": {},\n  "
         "\"publish_failures\": {},\n{}}}\n",
         sc.name, sc.seed, sc.nodes, r.simulated_s, sc.median_rtt_ms, sc.loss, sc.nat_fraction,
@@ -242,18 +252,22 @@ int main(int argc, char** argv) {
         percentile(r.first_ms, 0.5), percentile(r.first_ms, 0.95), percentile(r.first_ms, 0.99),
         known_callee_json(sc, r),
         static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s,
-        r.joins, r.leaves, r.crashes, r.publishes, r.publish_failures, calls_json(r, per_node_s));
+        stored_end, stored_peak, r.joins, r.leaves, r.crashes, r.publishes, r.publish_failures, calls_json(r, per_node_s));
 
     {
         std::ofstream ts(out / "timeseries.csv");
-        ts << "t_s,online,interval_s,lookups,successes,p50_ms,msgs_per_node_s,bytes_per_node_s\n";
+        ts << "t_s,online,interval_s,lookups,successes,p50_ms,msgs_per_node_s,bytes_per_node_s,"
+              "stored_values_per_node,stored_kib_per_node\n";
         for (const auto& s : r.series) {
             const double denom =
                 std::max(1.0, static_cast<double>(s.online) * sc.report_interval_s);
-            ts << fmt::format("{:.1f},{},{:.1f},{},{},{:.1f},{:.3f},{:.1f}\n", s.t_s, s.online,
-                              sc.report_interval_s, s.lookups, s.successes, s.p50_ms,
+            const double online = std::max(1.0, static_cast<double>(s.online));
+            ts << fmt::format("{:.1f},{},{:.1f},{},{},{:.1f},{:.3f},{:.1f},{:.1f},{:.2f}\n", s.t_s,
+                              s.online, sc.report_interval_s, s.lookups, s.successes, s.p50_ms,
                               static_cast<double>(s.messages) / denom,
-                              static_cast<double>(s.bytes) / denom);
+                              static_cast<double>(s.bytes) / denom,
+                              static_cast<double>(s.stored_values) / online,
+                              static_cast<double>(s.stored_bytes) / 1024.0 / online);
         }
     }
     {

@@ -736,6 +736,12 @@ void Simulator::close_interval() {
     }
     s.t_s = static_cast<double>(virtual_time_ns() - start_) / 1e9;
     s.online = static_cast<std::uint32_t>(online_.size());
+    for (const auto index : online_)
+        if (const auto& dht = nodes_[index]->dht) {
+            const auto [bytes, values] = dht->getStoreSize();
+            s.stored_bytes += bytes;
+            s.stored_values += values;
+        }
     std::sort(latencies.begin(), latencies.end());
     s.p50_ms = percentile(latencies, 0.5);
     results_.series.push_back(s);

@@ -25,6 +25,9 @@ struct IntervalStats {
     std::uint64_t lookups = 0, successes = 0;
     double p50_ms = 0;
     std::uint64_t messages = 0, bytes = 0;
+    // Values the online nodes' OpenDHT storages hold at the end of the interval (copies of
+    // other nodes' records), and their bytes: most of a node's memory (docs/simulations.md).
+    std::uint64_t stored_values = 0, stored_bytes = 0;
 };
 
 struct Results {
