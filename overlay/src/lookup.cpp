@@ -94,11 +94,21 @@ struct LookupState {
     DhtAccess::TimerId timer = 0;
     DhtAccess::TimerId poll_timer = 0;
     DhtAccess::TimerId retry_timer = 0;
-    unsigned retries = 0;   // gets after the first
-    dht::InfoHash key;      // of the get under way
-    unsigned replica = 0;   // its replica number
+    unsigned retries = 0;   // gets (rounds, with replicas_together) after the first
+    // The gets of the current round: one key, or every replica key with replicas_together.
+    struct Get {
+        dht::InfoHash key;
+        unsigned replica = 0;
+        bool done = false;
+        bool quorum = false;  // enough of its closest storage nodes have answered
+    };
+    std::vector<Get> gets;
+    unsigned round = 0;
+    unsigned replica = 0;  // of the last get started (LookupResult::replica)
+    // Which replica key brought each binding's newest copy (replicas_together).
+    std::map<std::pair<dht::InfoHash, std::string>, unsigned> binding_replica;
     bool finished = false;
-    bool asking = false;  // a search_progress request is out
+    unsigned asking = 0;  // search_progress requests out
     bool quorum_unsupported = false;
     SearchProgress progress;
     std::chrono::milliseconds first_complete{-1};
@@ -143,7 +153,7 @@ struct LookupState {
         return false;
     }
 
-    void add(const dht::Value& v) {
+    void add(const dht::Value& v, unsigned from_replica) {
         DecodedRecord rec;
         if (decode_record(v, aor, rec)) {
             ++ignored;
@@ -158,10 +168,13 @@ struct LookupState {
         auto& b = rec.binding;
         auto key = std::make_pair(b.signer, b.instance_id);
         auto it = bindings.find(key);
-        if (it == bindings.end())
+        if (it == bindings.end()) {
+            binding_replica[key] = from_replica;
             bindings.emplace(std::move(key), std::move(b));
-        else if (b.seq > it->second.seq)
+        } else if (b.seq > it->second.seq) {
+            binding_replica[key] = from_replica;
             it->second = std::move(b);
+        }
     }
 
     void finish(DhtAccess& dht, bool timed_out, bool early = false) {
@@ -185,6 +198,7 @@ struct LookupState {
         LookupResult result;
         result.retries = retries;
         result.replica = replica;
+        bool replica_set = !options.replicas_together;
         result.aor = aor;
         result.early = early;
         result.progress = progress;
@@ -203,7 +217,13 @@ struct LookupState {
                     continue;
                 }
                 // A withdrawn or expired binding is a device that left, not an error.
-                if (b.expires > now && !b.contacts.empty()) result.bindings.push_back(b);
+                if (b.expires > now && !b.contacts.empty()) {
+                    result.bindings.push_back(b);
+                    if (!replica_set) {
+                        result.replica = binding_replica.at(key);
+                        replica_set = true;
+                    }
+                }
             }
         } else {
             for (const auto& [key, b] : bindings) (void)b, ++result.ignored;
@@ -223,26 +243,45 @@ struct LookupState {
         return false;
     }
 
-    static void start_get(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
-        self->replica = self->retries % std::max(1u, self->options.replicas);
-        self->key = aor_key(self->aor, self->replica);
-        dht.get(
-            self->key,
-            [self, &dht](const DhtAccess::Values& values) {
-                if (self->finished) return false;
-                for (const auto& v : values) self->add(*v);
-                self->note_progress();
-                return check(self, dht);
-            },
-            [self, &dht](bool) { get_done(self, dht); });
+    static void start_round(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
+        auto& st = *self;
+        const unsigned replicas = std::max(1u, st.options.replicas);
+        st.gets.clear();
+        if (st.options.replicas_together)
+            for (unsigned r = 0; r < replicas; ++r) st.gets.push_back({aor_key(st.aor, r), r});
+        else
+            st.gets.push_back({aor_key(st.aor, st.retries % replicas), st.retries % replicas});
+        const unsigned round = ++st.round;
+        for (std::size_t i = 0; i < st.gets.size(); ++i) {
+            const unsigned replica = st.gets[i].replica;
+            st.replica = replica;
+            dht.get(
+                st.gets[i].key,
+                [self, &dht, replica](const DhtAccess::Values& values) {
+                    if (self->finished) return false;
+                    for (const auto& v : values) self->add(*v, replica);
+                    self->note_progress();
+                    return check(self, dht);
+                },
+                [self, &dht, round, i](bool) { get_done(self, dht, round, i); });
+            if (st.finished) return;  // a DhtAccess may answer inside get()
+        }
     }
 
-    static void get_done(const std::shared_ptr<LookupState>& self, DhtAccess& dht) {
+    static void get_done(const std::shared_ptr<LookupState>& self, DhtAccess& dht,
+                         unsigned round, std::size_t index) {
         auto& st = *self;
-        if (st.finished) return;
+        if (st.finished || round != st.round) return;
+        st.gets[index].done = true;
+        if (std::any_of(st.gets.begin(), st.gets.end(), [](const Get& g) { return !g.done; })) {
+            check(self, dht);  // the keys still asked may have their quorum already
+            return;
+        }
         // The next get: another replica key at once; after the last, the first key
-        // again, one retry_delay later, doubling each round (protocol.md §4).
-        const unsigned replicas = std::max(1u, st.options.replicas);
+        // again, one retry_delay later, doubling each round (protocol.md §4). Keys asked
+        // together: every key again, after the same delays.
+        const unsigned replicas =
+            st.options.replicas_together ? 1u : std::max(1u, st.options.replicas);
         const unsigned next = st.retries + 1;
         const auto delay = next % replicas != 0
                                ? std::chrono::milliseconds(0)
@@ -257,7 +296,7 @@ struct LookupState {
         ++st.retries;
         st.retry_timer = dht.call_after(delay, [self, &dht] {
             self->retry_timer = 0;
-            if (!self->finished) start_get(self, dht);
+            if (!self->finished) start_round(self, dht);
         });
     }
 
@@ -280,33 +319,49 @@ struct LookupState {
         }
         if (st.options.quorum == 0 || st.quorum_unsupported || st.asking || !st.single_complete())
             return true;
-        st.asking = true;
-        dht.search_progress(st.key, [self, &dht](std::optional<SearchProgress> p) {
-            auto& st = *self;
-            st.asking = false;
-            if (st.finished) return;
-            if (!p) {
-                st.quorum_unsupported = true;  // wait for the whole get
-                return;
-            }
-            st.progress = *p;
-            // protocol.md §4: enough of the closest storage nodes have answered, and all
-            // their values are in (search_progress's contract); claims can only have grown
-            // since single_complete(), so look again.
-            if (st.single_complete() && quorum_met(*p, st.options.quorum)) {
-                st.finish(dht, false, true);
-                return;
-            }
-            if (st.claims.size() >= 2) {
-                st.finish(dht, false, true);
-                return;
-            }
-            if (!st.poll_timer)
-                st.poll_timer = dht.call_after(st.options.quorum_poll, [self, &dht] {
-                    self->poll_timer = 0;
-                    check(self, dht);
-                });
-        });
+        // Every get of the round must have its quorum or be over (with one key: its get).
+        std::vector<std::size_t> ask;
+        for (std::size_t i = 0; i < st.gets.size(); ++i)
+            if (!st.gets[i].done && !st.gets[i].quorum) ask.push_back(i);
+        if (ask.empty()) {
+            st.finish(dht, false, true);
+            return false;
+        }
+        st.asking = static_cast<unsigned>(ask.size());
+        const unsigned round = st.round;
+        for (const auto i : ask) {
+            dht.search_progress(st.gets[i].key, [self, &dht, round, i](
+                                                    std::optional<SearchProgress> p) {
+                auto& st = *self;
+                --st.asking;
+                if (st.finished || round != st.round) return;
+                if (!p) {
+                    st.quorum_unsupported = true;  // wait for the whole get
+                    return;
+                }
+                st.progress = *p;
+                st.gets[i].quorum = st.gets[i].quorum || quorum_met(*p, st.options.quorum);
+                if (st.asking) return;
+                // protocol.md §4: enough of the closest storage nodes have answered, and
+                // all their values are in (search_progress's contract); claims can only
+                // have grown since single_complete(), so look again.
+                const bool all = std::all_of(st.gets.begin(), st.gets.end(),
+                                             [](const Get& g) { return g.done || g.quorum; });
+                if (st.single_complete() && all) {
+                    st.finish(dht, false, true);
+                    return;
+                }
+                if (st.claims.size() >= 2) {
+                    st.finish(dht, false, true);
+                    return;
+                }
+                if (!st.poll_timer)
+                    st.poll_timer = dht.call_after(st.options.quorum_poll, [self, &dht] {
+                        self->poll_timer = 0;
+                        check(self, dht);
+                    });
+            });
+        }
         return !st.finished;
     }
 };
@@ -321,7 +376,7 @@ void lookup(DhtAccess& dht, std::string aor, LookupOptions options,
     state->done = std::move(done);
     state->now = unix_seconds(dht.now());
     state->timer = dht.call_after(options.timeout, [state, &dht] { state->finish(dht, true); });
-    LookupState::start_get(state, dht);
+    LookupState::start_round(state, dht);
 }
 
 }  // namespace p2psip::overlay

@@ -1,5 +1,5 @@
 // p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--replicas N]
-//            [--retries N] [--threads N]
+//            [--replicas-together] [--retries N] [--threads N]
 //            [--out DIR]
 // (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv
 // (deterministic for a scenario and seed), perf.json (wall-clock figures) and PNG plots.
@@ -154,6 +154,9 @@ int main(int argc, char** argv) {
     app.add_option("--replicas", replicas,
                    "override workload.replicas: keys each AOR is stored under and a lookup asks")
         ->check(CLI::Range(1, 8));
+    bool replicas_together = false;
+    app.add_flag("--replicas-together", replicas_together,
+                 "lookups ask all replica keys at once (workload.replicas_together = true)");
     app.add_option("--retries", retries,
                    "override workload.lookup_retries: gets after a first that found nothing")
         ->check(CLI::Range(0, 16));
@@ -179,6 +182,7 @@ int main(int argc, char** argv) {
     if (replicas) sc.replicas = *replicas;
     if (fresh_value_seq) sc.keep_value_seq = false;
     if (retries) sc.lookup_retries = *retries;
+    if (replicas_together) sc.replicas_together = true;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();
@@ -229,7 +233,8 @@ int main(int argc, char** argv) {
         "\"success_rate\": {:.5f},\n"
         "  \"timeouts\": {},\n  \"not_found\": {},\n  \"conflicts\": {},\n  \"stale\": {},\n"
         "  \"lookup_quorum\": {},\n  \"early_finishes\": {},\n"
-        "  \"replicas\": {},\n  \"lookup_retries\": {},\n  \"found_under_replica\": {},\n"
+        "  \"replicas\": {},\n  \"replicas_together\": {},\n  \"lookup_retries\": {},\n"
+        "  \"found_under_replica\": {},\n"
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
         "  \"first_binding_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}}},\n"
@@ -242,7 +247,7 @@ int main(int argc, char** argv) {
         sc.name, sc.seed, sc.nodes, r.simulated_s, sc.median_rtt_ms, sc.loss, sc.nat_fraction,
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
         r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early, sc.replicas,
-        sc.lookup_retries, r.found_under_replica,
+        sc.replicas_together ? "true" : "false", sc.lookup_retries, r.found_under_replica,
         percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
         percentile(r.latencies_ms, 0.99),
         r.latencies_ms.empty()

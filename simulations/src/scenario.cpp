@@ -149,8 +149,9 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
         failed = !r.only(*t, "workload",
                          {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
                           "publish", "lookup_quorum", "known_callee_fraction", "replicas",
-                          "lookup_retries", "keep_value_seq"}) ||
+                          "lookup_retries", "keep_value_seq", "replicas_together"}) ||
                  !r.boolean(*t, "workload", "keep_value_seq", s.keep_value_seq) ||
+                 !r.boolean(*t, "workload", "replicas_together", s.replicas_together) ||
                  !r.number(*t, "workload", "replicas", s.replicas, 1, 8) ||
                  !r.number(*t, "workload", "lookup_retries", s.lookup_retries, 0, 16) ||
                  !r.boolean(*t, "workload", "publish", s.publish) ||

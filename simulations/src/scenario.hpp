@@ -60,6 +60,8 @@ struct Scenario {
     // Phones continue their OpenDHT sequence numbers across sessions, as the phone does with
     // its value-seq file; false: each session starts again at 1 (the rule before).
     bool keep_value_seq = true;
+    // overlay::LookupOptions::replicas_together: a lookup asks all replica keys at once.
+    bool replicas_together = false;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

@@ -636,6 +636,7 @@ overlay::LookupOptions Simulator::lookup_options() const {
     opts.quorum = scenario_.lookup_quorum;
     opts.replicas = scenario_.replicas;
     opts.retries = scenario_.lookup_retries;
+    opts.replicas_together = scenario_.replicas_together;
     return opts;
 }
 

@@ -22,9 +22,11 @@ struct LookupResult {
     // Without a pin the lookup goes on until a majority of the closest storage nodes have
     // answered (or the whole get) so that a conflicting claim is not missed (protocol.md §4).
     std::chrono::milliseconds first_complete{-1};
-    // Gets after the first, each because the one before ended with nothing usable.
+    // Gets after the first, each because the one before ended with nothing usable (with
+    // LookupOptions::replicas_together, rounds of gets after the first round).
     unsigned retries = 0;
-    // The replica key (aor_key(aor, replica)) of the last get.
+    // The replica key (aor_key(aor, replica)) of the last get; with
+    // LookupOptions::replicas_together, the key whose get brought the first binding returned.
     unsigned replica = 0;
     // True when the lookup ended before OpenDHT's get did: by the quorum rule, a pinned
     // owner's answer, or a conflict already certain.
@@ -62,6 +64,12 @@ struct LookupOptions {
     std::chrono::milliseconds retry_delay{1000};
     // How many of the AOR's replica keys to ask (publisher.hpp): 1 asks only aor_key().
     unsigned replicas = aor_replicas;
+    // Ask all `replicas` keys at once instead of one after the other: the newest copy of a
+    // binding on either key's storage nodes wins, and the early end waits until every
+    // key's get has its quorum (or is over). Twice the lookup traffic, for the case where
+    // one key's closest nodes still serve a restarted phone's previous, still fresh,
+    // binding (simulations.md). A retry then asks every key again, `retries` rounds at most.
+    bool replicas_together = false;
 };
 
 // Finds who holds `aor` and where its instances are (docs/protocol.md §4):
