@@ -31,6 +31,30 @@ void put(test::Overlay& o, RunnerDht& node, const std::shared_ptr<dht::Value>& v
         aor_key(aor, replica), v, [&](bool) { done = true; }, false);
     ASSERT_TRUE(test::run_until(o.io, [&] { return done; }));
 }
+
+// `node`'s claim of `aor` and one binding of `instance`, signed at `signed_at` (unix
+// seconds) to expire at `expires`, under replica key `replica`.
+void put_records(test::Overlay& o, RunnerDht& node, const std::string& aor,
+                 const std::string& instance, const std::string& contact,
+                 std::uint64_t signed_at, std::uint64_t expires, unsigned replica) {
+    const auto key = node.identity().second->getId();
+    put(o, node, make_claim_value({aor, key, signed_at, expires}), aor, replica);
+    put(o, node,
+        make_binding_value({aor, {contact}, instance, key, expires, signed_at * 1000, false, {}}),
+        aor, replica);
+}
+
+// Looks `aor` up from `from`: exactly one binding is expected, with `contact`.
+LookupResult expect_one(test::Overlay& o, RunnerDht& from, const std::string& aor,
+                        const std::string& contact, LookupOptions opts = {}) {
+    auto [ec, r] = find(o, from, aor, opts);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(r.bindings.size(), 1u);
+    if (!r.bindings.empty()) {
+        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{contact});
+    }
+    return r;
+}
 }  // namespace
 
 TEST(ChooseOwner, SingleClaimantOrPinnedKeyElseConflict) {
@@ -388,38 +412,18 @@ TEST(Lookup, BindingPastHalfItsLifetimeIsAskedAgainElsewhere) {
     test::Overlay o(4);
     const std::string aor = "sip:moved@example.org";
     auto& dave = *o.nodes[1];
-    const auto key = dave.identity().second->getId();
     const std::string instance(16, 'd');
     const auto now = unix_seconds(std::chrono::system_clock::now());
     // Under the first key: signed 400 s ago for 600 s, so due for refresh 100 s ago.
-    put(o, dave, make_claim_value({aor, key, now - 400, now + 200}), aor, 0);
-    put(o, dave,
-        make_binding_value({aor, {"sip:dave@127.0.0.1:1"}, instance, key, now + 200,
-                            (now - 400) * 1000, false, {}}),
-        aor, 0);
+    put_records(o, dave, aor, instance, "sip:dave@127.0.0.1:1", now - 400, now + 200, 0);
     // Under the replica key: the same instance, signed now.
-    put(o, dave, make_claim_value({aor, key, now - 400, now + 600}), aor, 1);
-    put(o, dave,
-        make_binding_value({aor, {"sip:dave@127.0.0.1:2"}, instance, key, now + 600,
-                            now * 1000, false, {}}),
-        aor, 1);
-    {
-        auto [ec, r] = find(o, *o.nodes[3], aor);
-        ASSERT_FALSE(ec) << ec.message();
-        ASSERT_EQ(r.bindings.size(), 1u);
-        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:dave@127.0.0.1:2"});
-        EXPECT_EQ(r.replica, 1u);
-    }
-    {
-        // Only the first key asked: the old binding, still live, is the best there is.
-        LookupOptions first_only;
-        first_only.replicas = 1;
-        auto [ec, r] = find(o, *o.nodes[2], aor, first_only);
-        ASSERT_FALSE(ec) << ec.message();
-        ASSERT_EQ(r.bindings.size(), 1u);
-        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:dave@127.0.0.1:1"});
-        EXPECT_EQ(r.retries, first_only.retries);  // asked again each time, in vain
-    }
+    put_records(o, dave, aor, instance, "sip:dave@127.0.0.1:2", now, now + 600, 1);
+    EXPECT_EQ(expect_one(o, *o.nodes[3], aor, "sip:dave@127.0.0.1:2").replica, 1u);
+    // Only the first key asked: the old binding, still live, is the best there is.
+    LookupOptions first_only;
+    first_only.replicas = 1;
+    const auto r = expect_one(o, *o.nodes[2], aor, "sip:dave@127.0.0.1:1", first_only);
+    EXPECT_EQ(r.retries, first_only.retries);  // asked again each time, in vain
 }
 
 TEST(Lookup, KeysAskedTogetherGiveTheNewestCopyOfEither) {
@@ -430,33 +434,16 @@ TEST(Lookup, KeysAskedTogetherGiveTheNewestCopyOfEither) {
     test::Overlay o(4);
     const std::string aor = "sip:restarted@example.org";
     auto& erin = *o.nodes[1];
-    const auto key = erin.identity().second->getId();
     const std::string instance(16, 'e');
     const auto now = unix_seconds(std::chrono::system_clock::now());
-    put(o, erin, make_claim_value({aor, key, now - 100, now + 500}), aor, 0);
-    put(o, erin,
-        make_binding_value({aor, {"sip:erin@127.0.0.1:1"}, instance, key, now + 500,
-                            (now - 100) * 1000, false, {}}),
-        aor, 0);
-    put(o, erin, make_claim_value({aor, key, now - 100, now + 600}), aor, 1);
-    put(o, erin,
-        make_binding_value(
-            {aor, {"sip:erin@127.0.0.1:2"}, instance, key, now + 600, now * 1000, false, {}}),
-        aor, 1);
-    {
-        auto [ec, r] = find(o, *o.nodes[3], aor);
-        ASSERT_FALSE(ec) << ec.message();
-        ASSERT_EQ(r.bindings.size(), 1u);
-        EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:erin@127.0.0.1:1"});
-        EXPECT_EQ(r.replica, 0u);
-        EXPECT_EQ(r.retries, 0u);
-    }
+    put_records(o, erin, aor, instance, "sip:erin@127.0.0.1:1", now - 100, now + 500, 0);
+    put_records(o, erin, aor, instance, "sip:erin@127.0.0.1:2", now, now + 600, 1);
+    const auto one_by_one = expect_one(o, *o.nodes[3], aor, "sip:erin@127.0.0.1:1");
+    EXPECT_EQ(one_by_one.replica, 0u);
+    EXPECT_EQ(one_by_one.retries, 0u);
     LookupOptions together;
     together.replicas_together = true;
-    auto [ec, r] = find(o, *o.nodes[2], aor, together);
-    ASSERT_FALSE(ec) << ec.message();
-    ASSERT_EQ(r.bindings.size(), 1u);
-    EXPECT_EQ(r.bindings[0].contacts, std::vector<std::string>{"sip:erin@127.0.0.1:2"});
+    const auto r = expect_one(o, *o.nodes[2], aor, "sip:erin@127.0.0.1:2", together);
     EXPECT_EQ(r.replica, 1u);  // the key that brought it
     EXPECT_EQ(r.retries, 0u);
 }
