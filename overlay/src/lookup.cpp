@@ -104,7 +104,6 @@ struct LookupState {
     };
     std::vector<Get> gets;
     unsigned round = 0;
-    unsigned replica = 0;  // of the last get started (LookupResult::replica)
     // Which replica key brought each binding's newest copy (replicas_together).
     std::map<std::pair<dht::InfoHash, std::string>, unsigned> binding_replica;
     bool finished = false;
@@ -197,7 +196,7 @@ struct LookupState {
     LookupResult make_result(bool early, bool* conflict) const {
         LookupResult result;
         result.retries = retries;
-        result.replica = replica;
+        result.replica = gets.back().replica;  // the last get started
         bool replica_set = !options.replicas_together;
         result.aor = aor;
         result.early = early;
@@ -254,7 +253,6 @@ struct LookupState {
         const unsigned round = ++st.round;
         for (std::size_t i = 0; i < st.gets.size(); ++i) {
             const unsigned replica = st.gets[i].replica;
-            st.replica = replica;
             dht.get(
                 st.gets[i].key,
                 [self, &dht, replica](const DhtAccess::Values& values) {
