@@ -1,22 +1,28 @@
-// Linked only into simulator executables, like virtual_clock.cpp: this file redefines six
+// Linked only into simulator executables, like virtual_clock.cpp: this file redefines nine
 // member functions of OpenDHT 2.4.12's dht::crypto::PublicKey for the whole process
 // (libopendht.so calls them through its PLT, so the executable's definitions win).
 //
 // Why: in a simulation every node re-derives the same facts about the same few keys and
-// the same signed values. Each storing node and each getter verifies every copy of a value
-// it receives (Dht::onAnnounce store/edit policy, SecureDht::checkValue, overlay decode),
-// and every pack of a value re-encodes its owner's key to DER (asn1) and hashes it for the
-// key ids. A real node does this work once per copy it receives; the simulator, which is
-// every node at once, caches the answers process-wide:
+// the same signed values, and holds its own copy of them. Each storing node and each getter
+// verifies every copy of a value it receives (Dht::onAnnounce store/edit policy,
+// SecureDht::checkValue, overlay decode), every pack of a value re-encodes its owner's key
+// to DER (asn1) and hashes it for the key ids, and every value unpacked from a datagram
+// carries its own GnuTLS key (Value::msgpack_unpack). A real node does this work and holds
+// this memory once per copy it receives; the simulator, which is every node at once, shares
+// it process-wide:
 //  - checkSignature: the verification result for exactly these (key, signed bytes,
 //    signature) — keyed by SHA-256 over all three — is computed once by OpenDHT's own
 //    function and reused. A changed byte anywhere is a different key and is verified
 //    afresh, so which values are accepted is exactly what OpenDHT decides.
 //  - pack / getId / getLongId: the key's DER encoding and its ids, per distinct key
 //    (RSA modulus and exponent), computed by GnuTLS once.
-//  - unpack: a DER key already seen is rebuilt from its (n, e) instead of asn1-parsed
-//    again; only keys whose DER re-encodes to the same bytes are remembered.
-// Outcomes are unchanged; only CPU time is saved (docs/simulations.md, "Crypto cache").
+//  - unpack: the first time given bytes are seen they are imported by OpenDHT's rule (PEM,
+//    then DER) into a GnuTLS key kept for the whole run; every later PublicKey unpacked
+//    from the same bytes points at that key instead of importing its own copy. The
+//    destructor and move assignment leave shared keys alone. A key imported from the same
+//    bytes is the same key, so every answer is the one the object's own copy would give.
+// Outcomes are unchanged; only CPU time and memory are saved (docs/simulations.md,
+// "Crypto cache").
 #include <dlfcn.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
@@ -31,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "crypto_cache.hpp"
@@ -44,20 +51,22 @@ struct KeyInfo {
     bool der_ok = false, id_ok = false, long_ok = false;
 };
 
-// DER public key as received -> its RSA (n, e), to rebuild the key without asn1 parsing.
-struct RawKey {
-    std::string n, e;
-    bool rsa = false;
-};
+// Key bytes as received (PEM or DER) -> the GnuTLS key imported from them, shared by every
+// PublicKey unpacked from the same bytes and never freed (a run sees a few dozen keys).
 struct ViewHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
         return std::hash<std::string_view>{}(s);
     }
 };
-std::unordered_map<std::string, RawKey, ViewHash, std::equal_to<>>& ders() {
-    static std::unordered_map<std::string, RawKey, ViewHash, std::equal_to<>> m;
+std::unordered_map<std::string, gnutls_pubkey_t, ViewHash, std::equal_to<>>& shared_by_bytes() {
+    static std::unordered_map<std::string, gnutls_pubkey_t, ViewHash, std::equal_to<>> m;
     return m;
+}
+// The same keys, to tell them apart in the destructor and move assignment.
+std::unordered_set<gnutls_pubkey_t>& shared_keys() {
+    static std::unordered_set<gnutls_pubkey_t> s;
+    return s;
 }
 
 using Digest = std::array<std::uint8_t, 32>;
@@ -129,6 +138,8 @@ using PackBlobFn = void (*)(const PublicKey*, dht::Blob&);
 using GetIdFn = const dht::InfoHash& (*)(const PublicKey*);
 using GetLongIdFn = const dht::PkId& (*)(const PublicKey*);
 using UnpackFn = void (*)(PublicKey*, const std::uint8_t*, std::size_t);
+using DestroyFn = void (*)(PublicKey*);
+using MoveAssignFn = PublicKey& (*)(PublicKey*, PublicKey&&);
 struct Originals {
     CheckFn check = original<CheckFn>("_ZNK3dht6crypto9PublicKey14checkSignatureEPKhmS3_m");
     PackRawFn pack_raw = original<PackRawFn>("_ZNK3dht6crypto9PublicKey4packEPhPm");
@@ -137,11 +148,14 @@ struct Originals {
     GetIdFn get_id = original<GetIdFn>("_ZNK3dht6crypto9PublicKey5getIdEv");
     GetLongIdFn get_long_id = original<GetLongIdFn>("_ZNK3dht6crypto9PublicKey9getLongIdEv");
     UnpackFn unpack = original<UnpackFn>("_ZN3dht6crypto9PublicKey6unpackEPKhm");
+    DestroyFn destroy = original<DestroyFn>("_ZN3dht6crypto9PublicKeyD1Ev");
+    MoveAssignFn move_assign = original<MoveAssignFn>("_ZN3dht6crypto9PublicKeyaSEOS1_");
     // Set P2PSIP_SIM_NO_CRYPTO_CACHE=1 to run OpenDHT's functions unchanged (same results,
     // slower): the tests compare both.
     bool bypass = std::getenv("P2PSIP_SIM_NO_CRYPTO_CACHE") != nullptr;
     bool complete() const {
-        return check && pack_raw && pack_blob && get_id && get_long_id && unpack;
+        return check && pack_raw && pack_blob && get_id && get_long_id && unpack && destroy &&
+               move_assign;
     }
 };
 const Originals& orig() {
@@ -165,50 +179,63 @@ CryptoCacheStats crypto_cache_stats() {
 
 namespace dht::crypto {
 
+namespace {
+bool is_shared(gnutls_pubkey_t k) {
+    std::lock_guard lock(g_mutex);
+    return shared_keys().count(k) != 0;
+}
+}  // namespace
+
 void PublicKey::unpack(const std::uint8_t* data, std::size_t data_size) {
     if (bypass()) return orig().unpack(this, data, data_size);
-    const std::string_view der(reinterpret_cast<const char*>(data), data_size);
-    bool known = false;
+    const std::string_view bytes(reinterpret_cast<const char*>(data), data_size);
     {
-        std::unique_lock lock(g_mutex);
-        auto it = ders().find(der);
-        known = it != ders().end();
-        if (known && it->second.rsa) {
-            // Entries are never changed once made: reading them unlocked is safe.
-            auto& raw = it->second;
-            lock.unlock();
-            const gnutls_datum_t m{reinterpret_cast<unsigned char*>(raw.n.data()),
-                                   static_cast<unsigned>(raw.n.size())};
-            const gnutls_datum_t e{reinterpret_cast<unsigned char*>(raw.e.data()),
-                                   static_cast<unsigned>(raw.e.size())};
-            if (gnutls_pubkey_import_rsa_raw(pk, &m, &e) == GNUTLS_E_SUCCESS) return;
+        std::lock_guard lock(g_mutex);
+        auto it = shared_by_bytes().find(bytes);
+        if (it != shared_by_bytes().end()) {
+            // The key OpenDHT's default constructor made is not needed.
+            if (pk && !shared_keys().count(pk)) gnutls_pubkey_deinit(pk);
+            pk = it->second;
+            return;
         }
     }
-    // OpenDHT's own order: PEM, then DER.
+    // First sight: OpenDHT's own order, PEM then DER, into a key kept for the run.
+    gnutls_pubkey_t key = nullptr;
+    if (int err = gnutls_pubkey_init(&key))
+        throw CryptoException(std::string("Can't initialize public key: ") + gnutls_strerror(err));
     const gnutls_datum_t dat{const_cast<std::uint8_t*>(data), static_cast<unsigned>(data_size)};
-    int err = gnutls_pubkey_import(pk, &dat, GNUTLS_X509_FMT_PEM);
-    if (err != GNUTLS_E_SUCCESS) err = gnutls_pubkey_import(pk, &dat, GNUTLS_X509_FMT_DER);
-    if (err != GNUTLS_E_SUCCESS)
+    int err = gnutls_pubkey_import(key, &dat, GNUTLS_X509_FMT_PEM);
+    if (err != GNUTLS_E_SUCCESS) err = gnutls_pubkey_import(key, &dat, GNUTLS_X509_FMT_DER);
+    if (err != GNUTLS_E_SUCCESS) {
+        gnutls_pubkey_deinit(key);
         throw CryptoException(std::string("Could not read public key: ") + gnutls_strerror(err));
-    if (known) return;
-    // Remember (n, e) only when the key re-encodes to exactly these bytes, so a key rebuilt
-    // from them is indistinguishable from one parsed from the DER.
-    RawKey raw;
-    gnutls_datum_t again{}, m{}, e{};
-    if (gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &again) == GNUTLS_E_SUCCESS) {
-        const bool same =
-            std::string_view(reinterpret_cast<const char*>(again.data), again.size) == der;
-        gnutls_free(again.data);
-        if (same && gnutls_pubkey_export_rsa_raw2(pk, &m, &e, 0) == GNUTLS_E_SUCCESS) {
-            raw.n.assign(reinterpret_cast<const char*>(m.data), m.size);
-            raw.e.assign(reinterpret_cast<const char*>(e.data), e.size);
-            raw.rsa = true;
-            gnutls_free(m.data);
-            gnutls_free(e.data);
-        }
     }
     std::lock_guard lock(g_mutex);
-    ders().emplace(std::string(der), std::move(raw));
+    // Another thread may have imported the same bytes meanwhile: keep the first.
+    auto [it, inserted] = shared_by_bytes().emplace(std::string(bytes), key);
+    if (inserted)
+        shared_keys().insert(key);
+    else
+        gnutls_pubkey_deinit(key);
+    if (pk && !shared_keys().count(pk)) gnutls_pubkey_deinit(pk);
+    pk = it->second;
+}
+
+PublicKey::~PublicKey() {
+    if (bypass() && orig().destroy) {
+        orig().destroy(this);
+        return;
+    }
+    if (pk && !is_shared(pk)) gnutls_pubkey_deinit(pk);  // OpenDHT's, but for shared keys
+    pk = nullptr;
+}
+
+PublicKey& PublicKey::operator=(PublicKey&& o) noexcept {
+    if (bypass() && orig().move_assign) return orig().move_assign(this, std::move(o));
+    if (pk && !is_shared(pk)) gnutls_pubkey_deinit(pk);
+    pk = o.pk;
+    o.pk = nullptr;
+    return *this;
 }
 
 int PublicKey::pack(std::uint8_t* out, std::size_t* out_len) const {
