@@ -107,6 +107,7 @@ void Call::start_dial(const std::string& target) {
         return;
     overlay::LookupOptions opts;
     opts.timeout = std::chrono::milliseconds(env_.options.lookup_timeout_ms);
+    opts.replicas_together = env_.options.lookup_both_keys;
     if (env_.known_peers) opts.pinned_owner = env_.known_peers->find(report_.peer_aor);
     if (opts.pinned_owner)
         env_.log->debug("{} was called before: trusting key {}", report_.peer_aor,
@@ -134,9 +135,9 @@ void Call::on_lookup(std::error_code ec, const overlay::LookupResult& result) {
     owner_ = result.owner;
     env_.log->info(
         "found {} in {:.0f} ms: held by key {}, contacts {} ({} instance(s), {} "
-        "ignored{})",
+        "ignored, {} DHT get(s){})",
         report_.peer_aor, *report_.lookup_ms, result.owner.toString(),
-        fmt::join(binding.contacts, ", "), result.bindings.size(), result.ignored,
+        fmt::join(binding.contacts, ", "), result.bindings.size(), result.ignored, result.gets,
         binding.inbox ? ", DHT inbox" : "");
     std::optional<sip::Uri> contact;
     if (env_.signaling) {

@@ -46,6 +46,9 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
         ->capture_default_str();
     app.add_option("--lookup-timeout", o.lookup_timeout_ms, "milliseconds to wait for a DHT lookup")
         ->capture_default_str();
+    app.add_flag("--lookup-both-keys", o.lookup_both_keys,
+                 "ask the AOR's main and replica DHT keys at once and take the newest binding "
+                 "(for overlays where phones come and go within minutes)");
     app.add_option("--ice-timeout", o.ice_timeout_ms, "milliseconds for ICE to find a path")
         ->capture_default_str();
     app.add_option("--stun", o.stun,

@@ -37,6 +37,9 @@ struct PhoneOptions {
     bool srtp = true;                 // false only when the user allows plaintext RTP
     std::uint32_t binding_ttl = 600;  // seconds a DHT record lives; refreshed at half
     std::uint32_t lookup_timeout_ms = 8000;
+    // Ask the AOR's main and replica keys at once (protocol.md §4 "Both keys at once"):
+    // fewer stale answers where phones restart within minutes, one more get per lookup.
+    bool lookup_both_keys = false;
     std::uint32_t ice_timeout_ms = 15000;
     // NAT traversal (docs/user-guide.md "Behind a NAT"). Numeric addresses only.
     std::string stun;           // HOST:PORT of a STUN server: public SIP contact + srflx candidates

@@ -187,10 +187,13 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
     struct LookupArgs {
         DhtArgs dht;
         std::string aor;
+        bool both_keys = false;
     };
     auto lk = std::make_shared<LookupArgs>();
     auto* lk_cmd = app.add_subcommand("lookup", "find who holds an AOR in the DHT and where");
     lk_cmd->add_option("aor", lk->aor, "e.g. sip:bob@example.org")->required();
+    lk_cmd->add_flag("--both-keys", lk->both_keys,
+                     "ask the main and replica keys at once (as the phone's --lookup-both-keys)");
     add_dht_args(lk_cmd, lk->dht);
     lk_cmd->callback([&run, lk] {
         run = [lk] {
@@ -199,10 +202,12 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
                 std::fprintf(stderr, "'%s' is not a SIP address\n", lk->aor.c_str());
                 return 1;
             }
+            overlay::LookupOptions opts;
+            opts.replicas_together = lk->both_keys;
             return with_dht(
-                lk->dht, [aor](overlay::RunnerDht& node, std::function<void(int)> done) {
+                lk->dht, [aor, opts](overlay::RunnerDht& node, std::function<void(int)> done) {
                     overlay::lookup(
-                        node, aor, {}, [aor, done](std::error_code ec, overlay::LookupResult r) {
+                        node, aor, opts, [aor, done](std::error_code ec, overlay::LookupResult r) {
                             if (ec) {
                                 std::printf("%s: %s (%zu ignored, %lld ms)\n", aor.c_str(),
                                             ec.message().c_str(), r.ignored,
@@ -210,9 +215,10 @@ void add_tool_commands(CLI::App& app, std::function<int()>& run) {
                                 done(1);
                                 return;
                             }
-                            std::printf("%s held by %s (%lld ms, %zu ignored)\n", aor.c_str(),
-                                        r.owner.toString().c_str(),
-                                        static_cast<long long>(r.elapsed.count()), r.ignored);
+                            std::printf("%s held by %s (%lld ms, %zu ignored, %u DHT gets)\n",
+                                        aor.c_str(), r.owner.toString().c_str(),
+                                        static_cast<long long>(r.elapsed.count()), r.ignored,
+                                        r.gets);
                             for (const auto& b : r.bindings)
                                 for (const auto& c : b.contacts)
                                     std::printf("  contact %s seq %llu expires %llu\n", c.c_str(),

@@ -104,6 +104,7 @@ struct LookupState {
     };
     std::vector<Get> gets;
     unsigned round = 0;
+    unsigned gets_started = 0;
     // Which replica key brought each binding's newest copy (replicas_together).
     std::map<std::pair<dht::InfoHash, std::string>, unsigned> binding_replica;
     bool finished = false;
@@ -196,6 +197,7 @@ struct LookupState {
     LookupResult make_result(bool early, bool* conflict) const {
         LookupResult result;
         result.retries = retries;
+        result.gets = gets_started;
         result.replica = gets.back().replica;  // the last get started
         bool replica_set = !options.replicas_together;
         result.aor = aor;
@@ -253,6 +255,7 @@ struct LookupState {
         const unsigned round = ++st.round;
         for (std::size_t i = 0; i < st.gets.size(); ++i) {
             const unsigned replica = st.gets[i].replica;
+            ++st.gets_started;
             dht.get(
                 st.gets[i].key,
                 [self, &dht, replica](const DhtAccess::Values& values) {

@@ -1,5 +1,5 @@
 // p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--replicas N]
-//            [--replicas-together] [--retries N] [--threads N]
+//            [--replicas-together | --replicas-one-by-one] [--retries N] [--threads N]
 //            [--out DIR]
 // (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv
 // (deterministic for a scenario and seed), perf.json (wall-clock figures) and PNG plots.
@@ -154,9 +154,15 @@ int main(int argc, char** argv) {
     app.add_option("--replicas", replicas,
                    "override workload.replicas: keys each AOR is stored under and a lookup asks")
         ->check(CLI::Range(1, 8));
-    bool replicas_together = false;
-    app.add_flag("--replicas-together", replicas_together,
-                 "lookups ask all replica keys at once (workload.replicas_together = true)");
+    bool replicas_together = false, replicas_one_by_one = false;
+    auto* together = app.add_flag("--replicas-together", replicas_together,
+                                  "lookups ask all replica keys at once "
+                                  "(workload.replicas_together = true; the phone's "
+                                  "--lookup-both-keys)");
+    app.add_flag("--replicas-one-by-one", replicas_one_by_one,
+                 "lookups ask the replica keys one after the other "
+                 "(workload.replicas_together = false, the phone's default)")
+        ->excludes(together);
     app.add_option("--retries", retries,
                    "override workload.lookup_retries: gets after a first that found nothing")
         ->check(CLI::Range(0, 16));
@@ -183,6 +189,7 @@ int main(int argc, char** argv) {
     if (fresh_value_seq) sc.keep_value_seq = false;
     if (retries) sc.lookup_retries = *retries;
     if (replicas_together) sc.replicas_together = true;
+    if (replicas_one_by_one) sc.replicas_together = false;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();

@@ -116,6 +116,24 @@ call)
   pass "call by AOR through the DHT; bob heard: $(cat "$DIR/analyze.txt")"
   ;;
 
+both_keys)
+  # --lookup-both-keys (protocol.md §4, "Both keys at once"): a lookup asks the AOR's main
+  # and replica keys in one round; without it the main key's answer ends the lookup.
+  base_overlay
+  "$P2PSIP_BIN" lookup sip:bob@example.org --bootstrap "$BOOTSTRAP" --network-id "$OVERLAY_NETID" \
+    >"$DIR/lookup1.txt" 2>&1 || fail "lookup failed: $(cat "$DIR/lookup1.txt")"
+  grep -q "held by .*, 1 DHT gets)" "$DIR/lookup1.txt" || fail "one key after the other: $(cat "$DIR/lookup1.txt")"
+  "$P2PSIP_BIN" lookup sip:bob@example.org --both-keys --bootstrap "$BOOTSTRAP" \
+    --network-id "$OVERLAY_NETID" >"$DIR/lookup2.txt" 2>&1 || fail "lookup failed: $(cat "$DIR/lookup2.txt")"
+  grep -q "held by .*, 2 DHT gets)" "$DIR/lookup2.txt" || fail "both keys at once: $(cat "$DIR/lookup2.txt")"
+  run_node alice --call sip:bob@example.org --lookup-both-keys --play "$DIR/tone.wav" --duration 2 \
+    --report "$DIR/alice.json" || fail "alice's call did not succeed (exit $?)"
+  [ "$(json_field "$DIR/alice.json" answered)" = true ] || fail "report says not answered"
+  grep -q "found sip:bob@example.org in .* 2 DHT get(s)" "$DIR/alice.err" \
+    || fail "alice's lookup did not ask both keys"
+  pass "lookups one key after the other (1 get) and both keys at once (2 gets); call with --lookup-both-keys answered"
+  ;;
+
 dtmf)
   # RFC 4733 digits from alice's --dtmf reach bob in order, over SRTP, while the tone plays.
   base_overlay --report "$DIR/bob.json"

@@ -79,6 +79,7 @@ TEST(Lookup, UnknownAorIsNotFoundBeforeTheTimeout) {
     // Asked three more times before giving up: the replica key at once, then both keys
     // again 1 s later; the last get was the replica key's.
     EXPECT_EQ(r.retries, 3u);
+    EXPECT_EQ(r.gets, 4u);
     EXPECT_EQ(r.replica, 1u);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
 }
@@ -440,11 +441,13 @@ TEST(Lookup, KeysAskedTogetherGiveTheNewestCopyOfEither) {
     const auto one_by_one = expect_one(o, *o.nodes[3], aor, "sip:erin@127.0.0.1:1");
     EXPECT_EQ(one_by_one.replica, 0u);
     EXPECT_EQ(one_by_one.retries, 0u);
+    EXPECT_EQ(one_by_one.gets, 1u);
     LookupOptions together;
     together.replicas_together = true;
     const auto r = expect_one(o, *o.nodes[2], aor, "sip:erin@127.0.0.1:2", together);
     EXPECT_EQ(r.replica, 1u);  // the key that brought it
     EXPECT_EQ(r.retries, 0u);
+    EXPECT_EQ(r.gets, 2u);  // both keys, in one round
 }
 
 TEST(Lookup, KeysAskedTogetherRetryAsRounds) {
@@ -458,5 +461,6 @@ TEST(Lookup, KeysAskedTogetherRetryAsRounds) {
     auto [ec, r] = find(o, *o.nodes[3], "sip:nobody@example.org", together);
     EXPECT_EQ(ec, make_error_code(errc::not_found));
     EXPECT_EQ(r.retries, 2u);
+    EXPECT_EQ(r.gets, 6u);  // three rounds of two
     EXPECT_LT(r.elapsed, together.timeout);
 }

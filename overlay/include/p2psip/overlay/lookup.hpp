@@ -25,6 +25,9 @@ struct LookupResult {
     // Gets after the first, each because the one before ended with nothing usable (with
     // LookupOptions::replicas_together, rounds of gets after the first round).
     unsigned retries = 0;
+    // OpenDHT gets started, over every key and round: 1 when the first key answered, 2 for
+    // a first round with replicas_together (two replica keys).
+    unsigned gets = 0;
     // The replica key (aor_key(aor, replica)) of the last get; with
     // LookupOptions::replicas_together, the key whose get brought the first binding returned.
     unsigned replica = 0;
@@ -69,6 +72,11 @@ struct LookupOptions {
     // key's get has its quorum (or is over). Twice the lookup traffic, for the case where
     // one key's closest nodes still serve a restarted phone's previous, still fresh,
     // binding (simulations.md). A retry then asks every key again, `retries` rounds at most.
+    // Measured (simulations.md, session 10): 10k nodes, 1.4-minute sessions: 98.22 % of
+    // lookups right instead of 94.84 %, 7 % more messages; without churn first contacts
+    // +52 ms (p50), known callees -45 ms, 9 % more messages. Off by default: retries are
+    // rounds with doubling delays (1, 2, 4 s), so an AOR nobody holds takes ~8 s to be
+    // not found instead of ~2 s (Lookup.UnknownAorIsNotFoundBeforeTheTimeout, both ways).
     bool replicas_together = false;
 };
 
