@@ -105,9 +105,7 @@ void Call::start_dial(const std::string& target) {
             if (self->invite_to_) self->send_offer(*self->invite_to_);
         }))
         return;
-    overlay::LookupOptions opts;
-    opts.timeout = std::chrono::milliseconds(env_.options.lookup_timeout_ms);
-    opts.replicas_together = env_.options.lookup_both_keys;
+    auto opts = lookup_options(env_.options);
     if (env_.known_peers) opts.pinned_owner = env_.known_peers->find(report_.peer_aor);
     if (opts.pinned_owner)
         env_.log->debug("{} was called before: trusting key {}", report_.peer_aor,

@@ -10,6 +10,13 @@
 
 namespace p2psip::node {
 
+overlay::LookupOptions lookup_options(const PhoneOptions& o) {
+    overlay::LookupOptions opts;
+    opts.timeout = std::chrono::milliseconds(o.lookup_timeout_ms);
+    opts.replicas_together = o.lookup_both_keys;
+    return opts;
+}
+
 void add_phone_options(CLI::App& app, PhoneOptions& o) {
     app.add_option("--user", o.user, "SIP address this node holds, e.g. sip:alice@example.org")
         ->required();

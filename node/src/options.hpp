@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "node_config.hpp"
+#include "p2psip/overlay/lookup.hpp"
 
 namespace p2psip::node {
 
@@ -62,6 +63,9 @@ struct PhoneOptions {
 };
 
 void add_phone_options(CLI::App& app, PhoneOptions& options);
+
+// How this phone looks an AOR up (timeout, both keys at once); the caller adds a pin.
+overlay::LookupOptions lookup_options(const PhoneOptions& options);
 
 // "IP:PORT" or "[v6]:PORT" (numeric, port 1-65535, no DNS) as an endpoint; nullopt otherwise.
 std::optional<boost::asio::ip::udp::endpoint> parse_ip_port(std::string_view text);

@@ -240,9 +240,7 @@ void Phone::send_message(const std::string& target, const std::string& text) {
     if (is_direct_uri(uri_text)) return send_message_to(uri, sip::canonical_aor(uri), text);
     // An AOR: its binding in the DHT says where, as for a call.
     const std::string aor = sip::canonical_aor(uri);
-    overlay::LookupOptions opts;
-    opts.timeout = std::chrono::milliseconds(options_.lookup_timeout_ms);
-    opts.replicas_together = options_.lookup_both_keys;
+    auto opts = lookup_options(options_);
     if (known_peers_) opts.pinned_owner = known_peers_->find(aor);
     overlay::lookup(*dht_, aor, opts,
                     [this, aor, text](std::error_code ec, overlay::LookupResult result) {
