@@ -35,6 +35,7 @@ void BindingPublisher::start(std::function<void(std::error_code)> done) {
     struct Seen {
         bool foreign = false;
         std::uint64_t own_created = 0;
+        std::uint16_t own_value_seq = 0;  // highest OpenDHT number on our own copies
     };
     auto seen = std::make_shared<Seen>();
     const auto me = dht_.identity().second->getId();
@@ -42,10 +43,15 @@ void BindingPublisher::start(std::function<void(std::error_code)> done) {
     std::weak_ptr<BindingPublisher> weak = shared_from_this();
     dht_.get(
         aor_key(config_.aor),
-        [seen, me, now, aor = config_.aor](const DhtAccess::Values& values) {
+        [seen, me, now, aor = config_.aor, instance = config_.instance_id](const DhtAccess::Values& values) {
             for (const auto& v : values) {
                 DecodedRecord rec;
-                if (decode_record(*v, aor, rec) || rec.kind != DecodedRecord::Kind::claim) continue;
+                if (decode_record(*v, aor, rec)) continue;
+                const bool ours = rec.kind == DecodedRecord::Kind::claim
+                                      ? rec.claim.owner == me
+                                      : rec.binding.signer == me && rec.binding.instance_id == instance;
+                if (ours) seen->own_value_seq = std::max(seen->own_value_seq, v->seq);
+                if (rec.kind != DecodedRecord::Kind::claim) continue;
                 if (rec.claim.expires <= now) continue;
                 if (rec.claim.owner == me)
                     seen->own_created = rec.claim.created;
@@ -63,6 +69,10 @@ void BindingPublisher::start(std::function<void(std::error_code)> done) {
             }
             self->claim_created_ =
                 seen->own_created ? seen->own_created : unix_seconds(self->dht_.now());
+            // Copies of ours numbered above our counter (a lost or restored value-seq
+            // file): the next round must outrank them or storage nodes keep them.
+            if (seen->own_value_seq > self->last_value_seq_)
+                self->last_value_seq_ = seen->own_value_seq;
             self->publish(done);
         });
 }
@@ -110,20 +120,34 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
     const auto value_seq = next_value_seq();
     // Permanent: OpenDHT keeps both announced to the nodes closest to the key as the
     // overlay changes; this refresh only renews `expires` and `seq`.
-    dht_.put_signed(key, numbered(make_claim_value(claim), value_seq), on_put, true);
-    dht_.put_signed(key, numbered(make_binding_value(binding), value_seq), on_put, true);
+    put(key, numbered(make_claim_value(claim), value_seq), on_put, true);
+    put(key, numbered(make_binding_value(binding), value_seq), on_put, true);
     // The replica keys (protocol.md §3): best effort, so that a claim squatted under one
     // cannot hold the publisher back; a lookup only asks them when the first key fails.
     for (unsigned r = 1; r < config_.replicas; ++r) {
         const auto replica = aor_key(config_.aor, r);
-        dht_.put_signed(replica, numbered(make_claim_value(claim), value_seq), [](bool) {}, true);
-        dht_.put_signed(replica, numbered(make_binding_value(binding), value_seq), [](bool) {}, true);
+        put(replica, numbered(make_claim_value(claim), value_seq), [](bool) {}, true);
+        put(replica, numbered(make_binding_value(binding), value_seq), [](bool) {}, true);
     }
 }
 
 std::uint16_t BindingPublisher::next_value_seq() {
-    if (config_.next_value_seq) return config_.next_value_seq();
-    return ++value_seq_;
+    auto seq = config_.next_value_seq ? config_.next_value_seq() : ++value_seq_;
+    // Never below a number already used or seen on our own copies. Plain comparison: after
+    // the counter wraps, storage nodes keep the higher copies anyway (protocol.md §3).
+    if (seq <= last_value_seq_) seq = static_cast<std::uint16_t>(last_value_seq_ + 1);
+    last_value_seq_ = seq;
+    return seq;
+}
+
+void BindingPublisher::put(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+                           std::function<void(bool)> done, bool permanent) {
+    // With a counter of our own, the numbers are right as they are: skip SecureDht's get
+    // for older copies, a lookup's worth of traffic before every refresh (protocol.md §3).
+    if (config_.next_value_seq)
+        dht_.put_numbered(key, std::move(value), std::move(done), permanent);
+    else
+        dht_.put_signed(key, std::move(value), std::move(done), permanent);
 }
 
 std::uint64_t BindingPublisher::next_seq() {
@@ -164,8 +188,7 @@ void BindingPublisher::withdraw(std::function<void()> done) {
     for (unsigned r = 0; r < keys; ++r) {
         const auto key = aor_key(config_.aor, r);
         dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
-        dht_.put_signed(
-            key, numbered(make_binding_value(binding), value_seq),
+        put(key, numbered(make_binding_value(binding), value_seq),
             [left, finished](bool) {
                 if (--*left == 0 && *finished) (*finished)();
             },

@@ -70,6 +70,7 @@ void RunnerDht::stop() {
     *alive_ = false;
     for (auto& [id, timer] : timers_) timer->cancel();
     timers_.clear();
+    signer_.join();  // its last puts reach the runner before it stops
     runner_.join();
 }
 
@@ -86,22 +87,58 @@ std::size_t RunnerDht::good_nodes() const {
 }
 
 void RunnerDht::cancel_put(const dht::InfoHash& key, dht::Value::Id id) {
-    if (running_) runner_.cancelPut(key, id);
+    if (!running_) return;
+    // Through the signer's queue, in order with the puts (put_signed).
+    asio::post(signer_, [this, key, id] { runner_.cancelPut(key, id); });
 }
 
 void RunnerDht::put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                            std::function<void(bool)> done, bool permanent) {
     auto alive = alive_;
-    runner_.putSigned(
-        key, std::move(value),
-        [this, alive, done = std::move(done)](bool ok) {
-            // OpenDHT's thread: only post, and only while we exist.
-            if (!done || !*alive) return;
-            asio::post(io_, [alive, done, ok] {
-                if (*alive) done(ok);
-            });
-        },
-        permanent);
+    auto report = [this, alive, done = std::move(done)](bool ok) {
+        // OpenDHT's thread: only post, and only while we exist.
+        if (!done || !*alive) return;
+        asio::post(io_, [alive, done, ok] {
+            if (*alive) done(ok);
+        });
+    };
+    if (!running_) {
+        report(false);
+        return;
+    }
+    // Puts and cancels all pass through the signer's queue, so they reach the runner in
+    // the order they were asked (put_numbered's wait there for their signatures).
+    asio::post(signer_, [this, key, value = std::move(value), report, permanent]() mutable {
+        runner_.putSigned(key, std::move(value), report, permanent);
+    });
+}
+
+void RunnerDht::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+                             std::function<void(bool)> done, bool permanent) {
+    auto alive = alive_;
+    auto report = [this, alive, done = std::move(done)](bool ok) {
+        // OpenDHT's or the signer's thread: only post, and only while we exist.
+        if (!done || !*alive) return;
+        asio::post(io_, [alive, done, ok] {
+            if (*alive) done(ok);
+        });
+    };
+    if (!running_ || !value) {
+        report(false);
+        return;
+    }
+    asio::post(signer_, [this, alive, key, value = std::move(value), report, permanent] {
+        if (!*alive) return;
+        try {  // OpenDHT throws on crypto failures
+            value->sign(*identity_.dht.first);
+        } catch (const std::exception&) {
+            report(false);
+            return;
+        }
+        runner_.put(
+            key, value, [report](bool ok, const std::vector<std::shared_ptr<dht::Node>>&) { report(ok); },
+            dht::time_point::max(), permanent);
+    });
 }
 
 void RunnerDht::get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,

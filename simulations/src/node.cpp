@@ -111,6 +111,31 @@ void Node::put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> valu
     sim.schedule_wake(*this, sim.now_ns());
 }
 
+void Node::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+                        std::function<void(bool)> done, bool permanent) {
+    if (!dht) {
+        call_after(std::chrono::milliseconds(0), [done] {
+            if (done) done(false);
+        });
+        return;
+    }
+    try {
+        dht->sign(*value);
+    } catch (const std::exception&) {
+        call_after(std::chrono::milliseconds(0), [done] {
+            if (done) done(false);
+        });
+        return;
+    }
+    dht->put(
+        key, std::move(value),
+        dht::DoneCallback([done](bool ok, const std::vector<std::shared_ptr<dht::Node>>&) {
+            if (done) done(ok);
+        }),
+        dht::time_point::max(), permanent);
+    sim.schedule_wake(*this, sim.now_ns());
+}
+
 void Node::get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
                std::function<void(bool)> done) {
     if (!dht) {

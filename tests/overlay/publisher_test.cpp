@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "p2psip/overlay/error.hpp"
 #include "p2psip/overlay/keys.hpp"
 #include "p2psip/overlay/lookup.hpp"
@@ -233,4 +235,56 @@ TEST(Publisher, OpenDhtSequenceNumbersComeFromTheGivenCounter) {
     pub->withdraw([&] { withdrawn = true; });
     ASSERT_TRUE(test::run_until(o.io, [&] { return withdrawn; }));
     EXPECT_EQ(counter, 502);
+}
+
+// A counter behind our own stored copies (its file lost or restored from a backup): the
+// look before the first put sees them, and the next round is numbered above them, since
+// numbered puts no longer get the key first (protocol.md §3).
+TEST(Publisher, OwnCopiesNumberedAboveTheCounterAreOutranked) {
+    test::Overlay o(3);
+    const std::string aor = "sip:behind@example.org";
+    std::uint16_t counter = 600;
+    auto cfg = config_for(aor, "sip:old@127.0.0.1:1");
+    cfg.replicas = 1;
+    cfg.next_value_seq = [&counter] { return ++counter; };
+    {
+        auto before = BindingPublisher::create(*o.nodes[1], cfg);
+        bool started = false;
+        before->start([&](std::error_code) { started = true; });
+        ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    }
+    counter = 100;
+    cfg.contacts = {"sip:new@127.0.0.1:2"};
+    auto after = BindingPublisher::create(*o.nodes[1], cfg);
+    bool started = false;
+    after->start([&](std::error_code ec) {
+        EXPECT_FALSE(ec);
+        started = true;
+    });
+    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    EXPECT_EQ(counter, 101);  // the counter was asked, and overruled
+    // Every copy the other node gets, its own storage's included, is the new round's.
+    std::multiset<std::uint16_t> seqs;
+    std::vector<std::string> contacts;
+    for (int attempt = 0; attempt < 30; ++attempt) {
+        seqs.clear();
+        contacts.clear();
+        bool done = false;
+        o.nodes[2]->get(
+            aor_key(aor),
+            [&](const DhtAccess::Values& values) {
+                for (const auto& v : values) {
+                    seqs.insert(v->seq);
+                    DecodedRecord rec;
+                    if (!decode_record(*v, aor, rec) && rec.kind == DecodedRecord::Kind::binding)
+                        contacts.push_back(rec.binding.contacts.at(0));
+                }
+                return true;
+            },
+            [&](bool) { done = true; });
+        ASSERT_TRUE(test::run_until(o.io, [&] { return done; }));
+        if (seqs == std::multiset<std::uint16_t>{602, 602}) break;
+    }
+    EXPECT_EQ(seqs, (std::multiset<std::uint16_t>{602, 602}));
+    EXPECT_EQ(contacts, std::vector<std::string>{"sip:new@127.0.0.1:2"});
 }

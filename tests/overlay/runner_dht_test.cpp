@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <set>
+#include <thread>
+
 #include "p2psip/overlay/error.hpp"
 #include "test_overlay.hpp"
 
@@ -61,6 +65,65 @@ TEST(RunnerDht, SignedPutIsVisibleToAnotherNodeAndCallbacksRunOnIoThread) {
     ASSERT_FALSE(got.empty());
     EXPECT_TRUE(got[0]->checkSignature());
     EXPECT_EQ(got[0]->owner->getId(), overlay.nodes[1]->identity().second->getId());
+}
+
+namespace {
+// The sequence numbers of the copies of value `id` under `key` that `from` gets now
+// (its own storage first, then the other nodes').
+std::set<std::uint16_t> copies_seen(test::Overlay& o, RunnerDht& from, const dht::InfoHash& key,
+                                    dht::Value::Id id) {
+    std::set<std::uint16_t> out;
+    bool done = false;
+    from.get(
+        key,
+        [&](const DhtAccess::Values& vs) {
+            for (const auto& v : vs) {
+                EXPECT_TRUE(v->checkSignature());
+                if (v->id == id) out.insert(v->seq);
+            }
+            return true;
+        },
+        [&](bool) { done = true; });
+    EXPECT_TRUE(test::run_until(o.io, [&] { return done; }));
+    return out;
+}
+
+bool put_numbered(test::Overlay& o, RunnerDht& node, const dht::InfoHash& key, std::uint16_t seq) {
+    auto v = std::make_shared<dht::Value>(dht::Blob{static_cast<std::uint8_t>(seq)});
+    v->id = 42;
+    v->seq = seq;
+    const auto io_thread = std::this_thread::get_id();
+    std::optional<bool> ok;
+    node.put_numbered(
+        key, v,
+        [&](bool r) {
+            EXPECT_EQ(std::this_thread::get_id(), io_thread);
+            ok = r;
+        },
+        false);
+    return test::run_until(o.io, [&] { return ok.has_value(); }) && *ok;
+}
+}  // namespace
+
+// No get before the put: a number below the stored copies' is not raised above them, as
+// put_signed would, so the other storage nodes keep what they hold (the author's own
+// storage takes any number: OpenDHT stores local puts as they are). A higher one replaces.
+TEST(RunnerDht, NumberedPutGoesOutWithTheNumberItCarries) {
+    test::Overlay overlay(3);
+    auto& author = *overlay.nodes[1];
+    auto& reader = *overlay.nodes[2];
+    const auto key = dht::InfoHash::get("runner-numbered");
+    ASSERT_TRUE(put_numbered(overlay, author, key, 7));
+    EXPECT_EQ(copies_seen(overlay, reader, key, 42), std::set<std::uint16_t>{7});
+
+    put_numbered(overlay, author, key, 3);
+    EXPECT_TRUE(copies_seen(overlay, reader, key, 42).count(7));
+
+    ASSERT_TRUE(put_numbered(overlay, author, key, 8));
+    std::set<std::uint16_t> seen;
+    for (int i = 0; i < 20 && seen != std::set<std::uint16_t>{8}; ++i)  // may land late
+        seen = copies_seen(overlay, reader, key, 42);
+    EXPECT_EQ(seen, std::set<std::uint16_t>{8});
 }
 
 TEST(RunnerDht, TimersFireAndCancel) {

@@ -43,6 +43,17 @@ class DhtAccess {
     // changes, until cancel_put; a later put with the same value id replaces it.
     virtual void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                             std::function<void(bool ok)> done, bool permanent) = 0;
+    // Like put_signed, but the value goes out with the OpenDHT sequence number it carries.
+    // put_signed first gets the key to number the value above this owner's copies already
+    // stored (SecureDht::putSigned): a whole lookup before every put. A caller that numbers
+    // its own puts from a counter it keeps (BindingPublisher with
+    // PublishConfig::next_value_seq) needs neither the get nor its traffic. A storage node
+    // holding a copy with a higher number keeps that copy (protocol.md §3).
+    // Implementations without it fall back to put_signed.
+    virtual void put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+                              std::function<void(bool ok)> done, bool permanent) {
+        put_signed(key, std::move(value), std::move(done), permanent);
+    }
     virtual void cancel_put(const dht::InfoHash& key, dht::Value::Id id) = 0;
     // Values whose signature failed are already dropped by SecureDht.
     virtual void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,

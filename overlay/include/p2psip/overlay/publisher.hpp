@@ -53,11 +53,15 @@ class BindingPublisher : public std::enable_shared_from_this<BindingPublisher> {
     void schedule_refresh();
     std::uint64_t next_seq();
     std::uint16_t next_value_seq();
+    // put_numbered when the config gives a counter, put_signed (which numbers) otherwise.
+    void put(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+             std::function<void(bool)> done, bool permanent);
 
     DhtAccess& dht_;
     PublishConfig config_;
     std::uint64_t seq_ = 0;
     std::uint16_t value_seq_ = 0;  // without PublishConfig::next_value_seq
+    std::uint16_t last_value_seq_ = 0;  // highest OpenDHT number used or seen on our copies
     std::uint64_t claim_created_ = 0;
     std::size_t refreshes_ = 0;
     DhtAccess::TimerId refresh_timer_ = 0;

@@ -45,6 +45,10 @@ class RunnerDht final : public DhtAccess {
 
     void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                     std::function<void(bool)> done, bool permanent) override;
+    // Signs on a thread of its own (an RSA-3072 signature takes milliseconds, too long for
+    // the io_context that also paces media), then hands the value to DhtRunner::put.
+    void put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
+                      std::function<void(bool)> done, bool permanent) override;
     void cancel_put(const dht::InfoHash& key, dht::Value::Id id) override;
     void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
              std::function<void(bool)> done) override;
@@ -64,6 +68,7 @@ class RunnerDht final : public DhtAccess {
     asio::io_context& io_;
     Identity identity_;
     dht::DhtRunner runner_;
+    asio::thread_pool signer_{1};  // put_numbered's signatures; every put and cancel, in order
     bool running_ = false;
     // Callbacks from OpenDHT's thread check this before touching the io_context side.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
