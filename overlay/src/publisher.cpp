@@ -116,18 +116,26 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
         }
         if (done) done(pending->ok ? std::error_code{} : make_error_code(errc::dht_failure));
     };
-    const auto key = aor_key(config_.aor);
     const auto value_seq = next_value_seq();
+    // Numbered puts share one value per record under every key, signed once; put_signed
+    // renumbers each put's value, so each key gets its own. All made before any put.
+    std::vector<std::pair<std::shared_ptr<dht::Value>, std::shared_ptr<dht::Value>>> values;
+    for (unsigned r = 0; r < std::max(1u, config_.replicas); ++r) {
+        if (r > 0 && config_.next_value_seq)
+            values.push_back(values.front());
+        else
+            values.emplace_back(numbered(make_claim_value(claim), value_seq),
+                                numbered(make_binding_value(binding), value_seq));
+    }
     // Permanent: OpenDHT keeps both announced to the nodes closest to the key as the
     // overlay changes; this refresh only renews `expires` and `seq`.
-    put(key, numbered(make_claim_value(claim), value_seq), on_put, true);
-    put(key, numbered(make_binding_value(binding), value_seq), on_put, true);
+    put(aor_key(config_.aor), values[0].first, on_put, true);
+    put(aor_key(config_.aor), values[0].second, on_put, true);
     // The replica keys (protocol.md §3): best effort, so that a claim squatted under one
     // cannot hold the publisher back; a lookup only asks them when the first key fails.
-    for (unsigned r = 1; r < config_.replicas; ++r) {
-        const auto replica = aor_key(config_.aor, r);
-        put(replica, numbered(make_claim_value(claim), value_seq), [](bool) {}, true);
-        put(replica, numbered(make_binding_value(binding), value_seq), [](bool) {}, true);
+    for (unsigned r = 1; r < values.size(); ++r) {
+        put(aor_key(config_.aor, r), values[r].first, [](bool) {}, true);
+        put(aor_key(config_.aor, r), values[r].second, [](bool) {}, true);
     }
 }
 
@@ -185,10 +193,12 @@ void BindingPublisher::withdraw(std::function<void()> done) {
     const unsigned keys = std::max(1u, config_.replicas);
     auto left = std::make_shared<unsigned>(keys);
     auto finished = std::make_shared<std::function<void()>>(std::move(done));
+    const auto withdrawal = numbered(make_binding_value(binding), value_seq);
     for (unsigned r = 0; r < keys; ++r) {
         const auto key = aor_key(config_.aor, r);
         dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
-        put(key, numbered(make_binding_value(binding), value_seq),
+        // One value signed once when numbered; put_signed renumbers its own copy.
+        put(key, config_.next_value_seq ? withdrawal : numbered(make_binding_value(binding), value_seq),
             [left, finished](bool) {
                 if (--*left == 0 && *finished) (*finished)();
             },

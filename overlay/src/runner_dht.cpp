@@ -130,7 +130,7 @@ void RunnerDht::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Valu
     asio::post(signer_, [this, alive, key, value = std::move(value), report, permanent] {
         if (!*alive) return;
         try {  // OpenDHT throws on crypto failures
-            value->sign(*identity_.dht.first);
+            if (!signed_by(*value, identity_.dht)) value->sign(*identity_.dht.first);
         } catch (const std::exception&) {
             report(false);
             return;

@@ -120,7 +120,7 @@ void Node::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> va
         return;
     }
     try {
-        dht->sign(*value);
+        if (!overlay::signed_by(*value, identity_)) dht->sign(*value);
     } catch (const std::exception&) {
         call_after(std::chrono::milliseconds(0), [done] {
             if (done) done(false);

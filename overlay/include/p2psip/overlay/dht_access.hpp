@@ -27,6 +27,12 @@ struct SearchProgress {
 // key yet): {0, 0}. nullopt for a node line in a layout this parser does not know.
 std::optional<SearchProgress> parse_search_log(std::string_view log);
 
+// Whether `value` carries a valid signature by `identity`'s key (put_numbered's test).
+inline bool signed_by(const dht::Value& value, const dht::crypto::Identity& identity) {
+    return value.owner && identity.second && value.owner->getId() == identity.second->getId() &&
+           value.checkSignature();
+}
+
 // The slice of a secure DHT the overlay logic needs. The phone implements it over
 // dht::DhtRunner (RunnerDht); the simulator over a bare dht::Dht in virtual time.
 // Contract: every callback runs on the owner's single thread (the implementation
@@ -49,7 +55,9 @@ class DhtAccess {
     // its own puts from a counter it keeps (BindingPublisher with
     // PublishConfig::next_value_seq) needs neither the get nor its traffic. A storage node
     // holding a copy with a higher number keeps that copy (protocol.md §3).
-    // Implementations without it fall back to put_signed.
+    // A value that already carries a valid signature by this node is not signed again: the
+    // same value object can go under several keys for one signature (it must not change
+    // after its first put). Implementations without it fall back to put_signed.
     virtual void put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                               std::function<void(bool ok)> done, bool permanent) {
         put_signed(key, std::move(value), std::move(done), permanent);
