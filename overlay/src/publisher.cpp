@@ -127,6 +127,10 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
             values.emplace_back(numbered(make_claim_value(claim), value_seq),
                                 numbered(make_binding_value(binding), value_seq));
     }
+    // Numbered puts skip put_signed's get; ask each key's closest nodes again instead, so
+    // that the records follow the nodes that have become closest since the last round.
+    if (config_.next_value_seq)
+        for (unsigned r = 0; r < values.size(); ++r) dht_.resync(aor_key(config_.aor, r));
     // Permanent: OpenDHT keeps both announced to the nodes closest to the key as the
     // overlay changes; this refresh only renews `expires` and `seq`.
     put(aor_key(config_.aor), values[0].first, on_put, true);

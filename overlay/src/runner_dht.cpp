@@ -86,6 +86,14 @@ std::size_t RunnerDht::good_nodes() const {
     return running_ ? runner_.getNodesStats(AF_INET).good_nodes : 0;
 }
 
+void RunnerDht::resync(const dht::InfoHash& key) {
+    if (!running_) return;
+    runner_.get(
+        key, [](const std::vector<std::shared_ptr<dht::Value>>&) { return true; },
+        [](bool, const std::vector<std::shared_ptr<dht::Node>>&) {}, {},
+        dht::Where().id(dht::Value::INVALID_ID));
+}
+
 void RunnerDht::cancel_put(const dht::InfoHash& key, dht::Value::Id id) {
     if (!running_) return;
     // Through the signer's queue, in order with the puts (put_signed).

@@ -136,6 +136,14 @@ void Node::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> va
     sim.schedule_wake(*this, sim.now_ns());
 }
 
+void Node::resync(const dht::InfoHash& key) {
+    if (!dht) return;
+    dht->get(
+        key, [](const std::vector<std::shared_ptr<dht::Value>>&) { return true; },
+        [](bool) {}, {}, dht::Where().id(dht::Value::INVALID_ID));
+    sim.schedule_wake(*this, sim.now_ns());
+}
+
 void Node::get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
                std::function<void(bool)> done) {
     if (!dht) {

@@ -62,6 +62,13 @@ class DhtAccess {
                               std::function<void(bool ok)> done, bool permanent) {
         put_signed(key, std::move(value), std::move(done), permanent);
     }
+    // Asks the nodes closest to `key` again, fetching no value (a get for value id 0, which
+    // no value has: one round trip per node). Their answers name the nodes that have become
+    // closest since, and OpenDHT announces this node's permanent puts under `key` to them.
+    // put_signed's get did that as a side effect; a publisher using put_numbered calls this
+    // each round instead, or under churn its records drift away from the closest nodes
+    // (simulations.md, session 11). No-op where unsupported.
+    virtual void resync(const dht::InfoHash& key) { (void)key; }
     virtual void cancel_put(const dht::InfoHash& key, dht::Value::Id id) = 0;
     // Values whose signature failed are already dropped by SecureDht.
     virtual void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
