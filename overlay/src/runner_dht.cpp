@@ -94,6 +94,16 @@ void RunnerDht::resync(const dht::InfoHash& key) {
         dht::Where().id(dht::Value::INVALID_ID));
 }
 
+std::function<void(bool)> RunnerDht::on_io(std::function<void(bool)> done) {
+    // Called on OpenDHT's or the signer's thread: only post, and only while we exist.
+    return [this, alive = alive_, done = std::move(done)](bool ok) {
+        if (!done || !*alive) return;
+        asio::post(io_, [alive, done, ok] {
+            if (*alive) done(ok);
+        });
+    };
+}
+
 void RunnerDht::cancel_put(const dht::InfoHash& key, dht::Value::Id id) {
     if (!running_) return;
     // Through the signer's queue, in order with the puts (put_signed).
@@ -102,14 +112,7 @@ void RunnerDht::cancel_put(const dht::InfoHash& key, dht::Value::Id id) {
 
 void RunnerDht::put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                            std::function<void(bool)> done, bool permanent) {
-    auto alive = alive_;
-    auto report = [this, alive, done = std::move(done)](bool ok) {
-        // OpenDHT's thread: only post, and only while we exist.
-        if (!done || !*alive) return;
-        asio::post(io_, [alive, done, ok] {
-            if (*alive) done(ok);
-        });
-    };
+    auto report = on_io(std::move(done));
     if (!running_) {
         report(false);
         return;
@@ -124,13 +127,7 @@ void RunnerDht::put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value>
 void RunnerDht::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                              std::function<void(bool)> done, bool permanent) {
     auto alive = alive_;
-    auto report = [this, alive, done = std::move(done)](bool ok) {
-        // OpenDHT's or the signer's thread: only post, and only while we exist.
-        if (!done || !*alive) return;
-        asio::post(io_, [alive, done, ok] {
-            if (*alive) done(ok);
-        });
-    };
+    auto report = on_io(std::move(done));
     if (!running_ || !value) {
         report(false);
         return;

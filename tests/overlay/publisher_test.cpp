@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 
 #include "p2psip/overlay/error.hpp"
@@ -44,6 +45,18 @@ std::vector<DecodedRecord> records_under(test::Overlay& o, RunnerDht& from, cons
         [&](bool) { done = true; });
     test::run_until(o.io, [&] { return done; });
     return out;
+}
+
+// A publisher on `node`, started; nullptr (with a test failure) if starting failed.
+std::shared_ptr<BindingPublisher> started(test::Overlay& o, RunnerDht& node, PublishConfig cfg) {
+    auto pub = BindingPublisher::create(node, std::move(cfg));
+    std::optional<std::error_code> result;
+    pub->start([&](std::error_code ec) { result = ec; });
+    if (!test::run_until(o.io, [&] { return result.has_value(); }) || *result) {
+        ADD_FAILURE() << "publisher did not start: " << (result ? result->message() : "timeout");
+        return nullptr;
+    }
+    return pub;
 }
 
 // Reads until `want` holds for what is under the key (a permanent put can land late).
@@ -204,13 +217,8 @@ TEST(Publisher, OpenDhtSequenceNumbersComeFromTheGivenCounter) {
     std::uint16_t counter = 500;  // as a restarted node reads it back from value-seq
     auto cfg = config_for(aor, "sip:c@127.0.0.1:1");
     cfg.next_value_seq = [&counter] { return ++counter; };
-    auto pub = BindingPublisher::create(*o.nodes[1], cfg);
-    bool started = false;
-    pub->start([&](std::error_code ec) {
-        EXPECT_FALSE(ec);
-        started = true;
-    });
-    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    auto pub = started(o, *o.nodes[1], cfg);
+    ASSERT_TRUE(pub);
     EXPECT_EQ(counter, 501);  // one number per put round
     // Every copy, under both keys, carries it: storage nodes holding a previous run's
     // copies (numbered up to 500) take these.
@@ -247,21 +255,11 @@ TEST(Publisher, OwnCopiesNumberedAboveTheCounterAreOutranked) {
     auto cfg = config_for(aor, "sip:old@127.0.0.1:1");
     cfg.replicas = 1;
     cfg.next_value_seq = [&counter] { return ++counter; };
-    {
-        auto before = BindingPublisher::create(*o.nodes[1], cfg);
-        bool started = false;
-        before->start([&](std::error_code) { started = true; });
-        ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
-    }
+    ASSERT_TRUE(started(o, *o.nodes[1], cfg));  // and gone, its puts left behind
     counter = 100;
     cfg.contacts = {"sip:new@127.0.0.1:2"};
-    auto after = BindingPublisher::create(*o.nodes[1], cfg);
-    bool started = false;
-    after->start([&](std::error_code ec) {
-        EXPECT_FALSE(ec);
-        started = true;
-    });
-    ASSERT_TRUE(test::run_until(o.io, [&] { return started; }));
+    auto after = started(o, *o.nodes[1], cfg);
+    ASSERT_TRUE(after);
     EXPECT_EQ(counter, 101);  // the counter was asked, and overruled
     // Every copy the other node gets, its own storage's included, is the new round's.
     std::multiset<std::uint16_t> seqs;

@@ -66,6 +66,9 @@ class RunnerDht final : public DhtAccess {
     void cancel(TimerId id) override;
 
   private:
+    // `done` wrapped to run on the io_context, and not at all once this is stopped.
+    std::function<void(bool)> on_io(std::function<void(bool)> done);
+
     asio::io_context& io_;
     Identity identity_;
     dht::DhtRunner runner_;
