@@ -43,13 +43,15 @@ void BindingPublisher::start(std::function<void(std::error_code)> done) {
     std::weak_ptr<BindingPublisher> weak = shared_from_this();
     dht_.get(
         aor_key(config_.aor),
-        [seen, me, now, aor = config_.aor, instance = config_.instance_id](const DhtAccess::Values& values) {
+        [seen, me, now, aor = config_.aor,
+         instance = config_.instance_id](const DhtAccess::Values& values) {
             for (const auto& v : values) {
                 DecodedRecord rec;
                 if (decode_record(*v, aor, rec)) continue;
-                const bool ours = rec.kind == DecodedRecord::Kind::claim
-                                      ? rec.claim.owner == me
-                                      : rec.binding.signer == me && rec.binding.instance_id == instance;
+                const bool ours =
+                    rec.kind == DecodedRecord::Kind::claim
+                        ? rec.claim.owner == me
+                        : rec.binding.signer == me && rec.binding.instance_id == instance;
                 if (ours) seen->own_value_seq = std::max(seen->own_value_seq, v->seq);
                 if (rec.kind != DecodedRecord::Kind::claim) continue;
                 if (rec.claim.expires <= now) continue;
@@ -138,8 +140,10 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
     // The replica keys (protocol.md §3): best effort, so that a claim squatted under one
     // cannot hold the publisher back; a lookup only asks them when the first key fails.
     for (unsigned r = 1; r < values.size(); ++r) {
-        put(aor_key(config_.aor, r), values[r].first, [](bool) {}, true);
-        put(aor_key(config_.aor, r), values[r].second, [](bool) {}, true);
+        put(
+            aor_key(config_.aor, r), values[r].first, [](bool) {}, true);
+        put(
+            aor_key(config_.aor, r), values[r].second, [](bool) {}, true);
     }
 }
 
@@ -202,7 +206,9 @@ void BindingPublisher::withdraw(std::function<void()> done) {
         const auto key = aor_key(config_.aor, r);
         dht_.cancel_put(key, binding_value_id(config_.aor, config_.instance_id));
         // One value signed once when numbered; put_signed renumbers its own copy.
-        put(key, config_.next_value_seq ? withdrawal : numbered(make_binding_value(binding), value_seq),
+        put(
+            key,
+            config_.next_value_seq ? withdrawal : numbered(make_binding_value(binding), value_seq),
             [left, finished](bool) {
                 if (--*left == 0 && *finished) (*finished)();
             },

@@ -141,7 +141,8 @@ void RunnerDht::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Valu
             return;
         }
         runner_.put(
-            key, value, [report](bool ok, const std::vector<std::shared_ptr<dht::Node>>&) { report(ok); },
+            key, value,
+            [report](bool ok, const std::vector<std::shared_ptr<dht::Node>>&) { report(ok); },
             dht::time_point::max(), permanent);
     });
 }

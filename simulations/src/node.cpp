@@ -127,20 +127,19 @@ void Node::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> va
         });
         return;
     }
-    dht->put(
-        key, std::move(value),
-        dht::DoneCallback([done](bool ok, const std::vector<std::shared_ptr<dht::Node>>&) {
-            if (done) done(ok);
-        }),
-        dht::time_point::max(), permanent);
+    dht->put(key, std::move(value),
+             dht::DoneCallback([done](bool ok, const std::vector<std::shared_ptr<dht::Node>>&) {
+                 if (done) done(ok);
+             }),
+             dht::time_point::max(), permanent);
     sim.schedule_wake(*this, sim.now_ns());
 }
 
 void Node::resync(const dht::InfoHash& key) {
     if (!dht) return;
     dht->get(
-        key, [](const std::vector<std::shared_ptr<dht::Value>>&) { return true; },
-        [](bool) {}, {}, dht::Where().id(dht::Value::INVALID_ID));
+        key, [](const std::vector<std::shared_ptr<dht::Value>>&) { return true; }, [](bool) {}, {},
+        dht::Where().id(dht::Value::INVALID_ID));
     sim.schedule_wake(*this, sim.now_ns());
 }
 

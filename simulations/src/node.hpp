@@ -26,7 +26,7 @@ class Node final : public overlay::DhtAccess {
                     std::function<void(bool)> done, bool permanent) override;
     void resync(const dht::InfoHash& key) override;
     void put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
-                    std::function<void(bool)> done, bool permanent) override;
+                      std::function<void(bool)> done, bool permanent) override;
     void cancel_put(const dht::InfoHash& key, dht::Value::Id id) override;
     void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
              std::function<void(bool)> done) override;
