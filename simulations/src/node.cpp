@@ -113,15 +113,13 @@ void Node::put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> valu
 
 void Node::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                         std::function<void(bool)> done, bool permanent) {
-    if (!dht) {
-        call_after(std::chrono::milliseconds(0), [done] {
-            if (done) done(false);
-        });
-        return;
-    }
-    try {
-        if (!overlay::signed_by(*value, identity_)) dht->sign(*value);
+    bool signed_ok = dht != nullptr;
+    try {  // OpenDHT throws on crypto failures
+        if (signed_ok && !overlay::signed_by(*value, identity_)) dht->sign(*value);
     } catch (const std::exception&) {
+        signed_ok = false;
+    }
+    if (!signed_ok) {
         call_after(std::chrono::milliseconds(0), [done] {
             if (done) done(false);
         });
