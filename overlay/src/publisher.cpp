@@ -129,22 +129,36 @@ void BindingPublisher::publish(std::function<void(std::error_code)> done) {
             values.emplace_back(numbered(make_claim_value(claim), value_seq),
                                 numbered(make_binding_value(binding), value_seq));
     }
+    // Permanent by default: OpenDHT keeps both announced to the nodes closest to the key as
+    // the overlay changes, and this refresh only renews `expires` and `seq` (protocol.md §3
+    // says why plain puts are not the default). The first key's puts decide success; the
+    // replica keys' are best effort, so that a claim squatted under one cannot hold the
+    // publisher back.
+    const bool permanent = config_.permanent;
+    auto put_under = [weak, values, on_put, permanent](unsigned r) {
+        auto self = weak.lock();
+        if (!self) return;
+        const auto key = aor_key(self->config_.aor, r);
+        auto done = r == 0 ? std::function<void(bool)>(on_put) : [](bool) {};
+        self->put(key, values[r].first, done, permanent);
+        self->put(key, values[r].second, done, permanent);
+    };
     // Numbered puts skip put_signed's get; ask each key's closest nodes again instead, so
-    // that the records follow the nodes that have become closest since the last round.
-    if (config_.next_value_seq)
-        for (unsigned r = 0; r < values.size(); ++r) dht_.resync(aor_key(config_.aor, r));
-    // Permanent: OpenDHT keeps both announced to the nodes closest to the key as the
-    // overlay changes; this refresh only renews `expires` and `seq`.
-    put(aor_key(config_.aor), values[0].first, on_put, true);
-    put(aor_key(config_.aor), values[0].second, on_put, true);
-    // The replica keys (protocol.md §3): best effort, so that a claim squatted under one
-    // cannot hold the publisher back; a lookup only asks them when the first key fails.
-    for (unsigned r = 1; r < values.size(); ++r) {
-        put(
-            aor_key(config_.aor, r), values[r].first, [](bool) {}, true);
-        put(
-            aor_key(config_.aor, r), values[r].second, [](bool) {}, true);
+    // that the records go to the nodes that have become closest since the last round. A
+    // plain put waits for those answers: it goes out once, to the nodes the search knows
+    // when it is made (a permanent one follows later answers by itself).
+    const unsigned keys = static_cast<unsigned>(values.size());
+    if (config_.next_value_seq && !permanent) {
+        for (unsigned r = 0; r < keys; ++r)
+            dht_.resync(aor_key(config_.aor, r), [weak, put_under, r] {
+                // A withdrawal made meanwhile must stay the last word.
+                if (auto self = weak.lock(); self && !self->stopped_) put_under(r);
+            });
+        return;
     }
+    if (config_.next_value_seq)
+        for (unsigned r = 0; r < keys; ++r) dht_.resync(aor_key(config_.aor, r), {});
+    for (unsigned r = 0; r < keys; ++r) put_under(r);
 }
 
 std::uint16_t BindingPublisher::next_value_seq() {
@@ -179,13 +193,25 @@ std::uint64_t BindingPublisher::next_seq() {
 void BindingPublisher::schedule_refresh() {
     std::weak_ptr<BindingPublisher> weak = shared_from_this();
     // Refresh at half the lifetime so one lost refresh still leaves the record alive.
-    refresh_timer_ = dht_.call_after(
-        std::chrono::duration_cast<std::chrono::milliseconds>(config_.ttl) / 2, [weak] {
-            if (auto self = weak.lock()) {
-                self->refresh_timer_ = 0;
-                self->publish({});
-            }
-        });
+    using ms = std::chrono::milliseconds;
+    auto interval = std::chrono::duration_cast<ms>(config_.ttl) / 2;
+    if (!config_.permanent) {
+        // A plain put lives on a storage node only for the storage lifetime: refresh within
+        // half of that too, whatever the record's own lifetime.
+        interval = std::min(interval, std::chrono::duration_cast<ms>(config_.storage_lifetime) / 2);
+        // Nor does it follow the key's closest nodes as they change, and they change most
+        // just after a start: the node's routing table is still filling, and nodes started
+        // with it are still joining. So the first refreshes come early, doubling from
+        // first_refresh up to the regular interval (protocol.md §3, "Plain puts").
+        if (refreshes_ >= 1 && refreshes_ <= 16)
+            interval = std::min(interval, config_.first_refresh * (1 << (refreshes_ - 1)));
+    }
+    refresh_timer_ = dht_.call_after(interval, [weak] {
+        if (auto self = weak.lock()) {
+            self->refresh_timer_ = 0;
+            self->publish({});
+        }
+    });
 }
 
 void BindingPublisher::withdraw(std::function<void()> done) {

@@ -86,11 +86,17 @@ std::size_t RunnerDht::good_nodes() const {
     return running_ ? runner_.getNodesStats(AF_INET).good_nodes : 0;
 }
 
-void RunnerDht::resync(const dht::InfoHash& key) {
-    if (!running_) return;
+void RunnerDht::resync(const dht::InfoHash& key, std::function<void()> done) {
+    auto report = on_io([done = std::move(done)](bool) {
+        if (done) done();
+    });
+    if (!running_) {
+        report(false);
+        return;
+    }
     runner_.get(
         key, [](const std::vector<std::shared_ptr<dht::Value>>&) { return true; },
-        [](bool, const std::vector<std::shared_ptr<dht::Node>>&) {}, {},
+        [report](bool ok, const std::vector<std::shared_ptr<dht::Node>>&) { report(ok); }, {},
         dht::Where().id(dht::Value::INVALID_ID));
 }
 

@@ -163,6 +163,10 @@ int main(int argc, char** argv) {
                  "lookups ask the replica keys one after the other "
                  "(workload.replicas_together = false, the phone's default)")
         ->excludes(together);
+    bool plain_puts = false;
+    app.add_flag("--plain-puts", plain_puts,
+                 "publishers use plain OpenDHT puts, kept alive by their own refreshes, "
+                 "instead of the phone's permanent puts (workload.permanent_puts = false)");
     app.add_option("--retries", retries,
                    "override workload.lookup_retries: gets after a first that found nothing")
         ->check(CLI::Range(0, 16));
@@ -190,6 +194,7 @@ int main(int argc, char** argv) {
     if (retries) sc.lookup_retries = *retries;
     if (replicas_together) sc.replicas_together = true;
     if (replicas_one_by_one) sc.replicas_together = false;
+    if (plain_puts) sc.permanent_puts = false;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();
@@ -240,7 +245,8 @@ int main(int argc, char** argv) {
         "\"success_rate\": {:.5f},\n"
         "  \"timeouts\": {},\n  \"not_found\": {},\n  \"conflicts\": {},\n  \"stale\": {},\n"
         "  \"lookup_quorum\": {},\n  \"early_finishes\": {},\n"
-        "  \"replicas\": {},\n  \"replicas_together\": {},\n  \"lookup_retries\": {},\n"
+        "  \"replicas\": {},\n  \"replicas_together\": {},\n  \"permanent_puts\": {},\n"
+        "  \"lookup_retries\": {},\n"
         "  \"found_under_replica\": {},\n"
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
@@ -254,17 +260,17 @@ int main(int argc, char** argv) {
         sc.name, sc.seed, sc.nodes, r.simulated_s, sc.median_rtt_ms, sc.loss, sc.nat_fraction,
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
         r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early, sc.replicas,
-        sc.replicas_together ? "true" : "false", sc.lookup_retries, r.found_under_replica,
-        percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
-        percentile(r.latencies_ms, 0.99),
+        sc.replicas_together ? "true" : "false", sc.permanent_puts ? "true" : "false",
+        sc.lookup_retries, r.found_under_replica, percentile(r.latencies_ms, 0.5),
+        percentile(r.latencies_ms, 0.95), percentile(r.latencies_ms, 0.99),
         r.latencies_ms.empty()
             ? 0.0
             : std::accumulate(r.latencies_ms.begin(), r.latencies_ms.end(), 0.0) /
                   static_cast<double>(r.latencies_ms.size()),
         percentile(r.first_ms, 0.5), percentile(r.first_ms, 0.95), percentile(r.first_ms, 0.99),
-        known_callee_json(sc, r),
-        static_cast<double>(r.messages) * per_node_s, static_cast<double>(r.bytes) * per_node_s,
-        stored_end, stored_peak, r.joins, r.leaves, r.crashes, r.publishes, r.publish_failures, calls_json(r, per_node_s));
+        known_callee_json(sc, r), static_cast<double>(r.messages) * per_node_s,
+        static_cast<double>(r.bytes) * per_node_s, stored_end, stored_peak, r.joins, r.leaves,
+        r.crashes, r.publishes, r.publish_failures, calls_json(r, per_node_s));
 
     {
         std::ofstream ts(out / "timeseries.csv");

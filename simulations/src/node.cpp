@@ -133,11 +133,17 @@ void Node::put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> va
     sim.schedule_wake(*this, sim.now_ns());
 }
 
-void Node::resync(const dht::InfoHash& key) {
-    if (!dht) return;
+void Node::resync(const dht::InfoHash& key, std::function<void()> done) {
+    if (!dht) {
+        if (done) call_after(std::chrono::milliseconds(0), std::move(done));
+        return;
+    }
     dht->get(
-        key, [](const std::vector<std::shared_ptr<dht::Value>>&) { return true; }, [](bool) {}, {},
-        dht::Where().id(dht::Value::INVALID_ID));
+        key, [](const std::vector<std::shared_ptr<dht::Value>>&) { return true; },
+        [done = std::move(done)](bool) {
+            if (done) done();
+        },
+        {}, dht::Where().id(dht::Value::INVALID_ID));
     sim.schedule_wake(*this, sim.now_ns());
 }
 

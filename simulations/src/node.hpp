@@ -24,7 +24,7 @@ class Node final : public overlay::DhtAccess {
     // DhtAccess
     void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                     std::function<void(bool)> done, bool permanent) override;
-    void resync(const dht::InfoHash& key) override;
+    void resync(const dht::InfoHash& key, std::function<void()> done) override;
     void put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                       std::function<void(bool)> done, bool permanent) override;
     void cancel_put(const dht::InfoHash& key, dht::Value::Id id) override;

@@ -146,22 +146,23 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
     }
     if (failed) return false;
     if (auto* t = r.section(root, "workload")) {
-        failed = !r.only(*t, "workload",
-                         {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
-                          "publish", "lookup_quorum", "known_callee_fraction", "replicas",
-                          "lookup_retries", "keep_value_seq", "replicas_together"}) ||
-                 !r.boolean(*t, "workload", "keep_value_seq", s.keep_value_seq) ||
-                 !r.boolean(*t, "workload", "replicas_together", s.replicas_together) ||
-                 !r.number(*t, "workload", "replicas", s.replicas, 1, 8) ||
-                 !r.number(*t, "workload", "lookup_retries", s.lookup_retries, 0, 16) ||
-                 !r.boolean(*t, "workload", "publish", s.publish) ||
-                 !r.number(*t, "workload", "lookup_quorum", s.lookup_quorum, 0, 8) ||
-                 !r.number(*t, "workload", "known_callee_fraction", s.known_callee_fraction, 0,
-                           1) ||
-                 !r.number(*t, "workload", "lookups_per_second", s.lookups_per_second, 0, 1e6) ||
-                 !r.number(*t, "workload", "calls_per_second", s.calls_per_second, 0, 1e6) ||
-                 !r.number(*t, "workload", "binding_ttl", s.binding_ttl_s, 10, 86400) ||
-                 !r.number(*t, "workload", "lookup_timeout", s.lookup_timeout_s, 0.1, 600);
+        failed =
+            !r.only(*t, "workload",
+                    {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
+                     "publish", "lookup_quorum", "known_callee_fraction", "replicas",
+                     "lookup_retries", "keep_value_seq", "replicas_together", "permanent_puts"}) ||
+            !r.boolean(*t, "workload", "keep_value_seq", s.keep_value_seq) ||
+            !r.boolean(*t, "workload", "permanent_puts", s.permanent_puts) ||
+            !r.boolean(*t, "workload", "replicas_together", s.replicas_together) ||
+            !r.number(*t, "workload", "replicas", s.replicas, 1, 8) ||
+            !r.number(*t, "workload", "lookup_retries", s.lookup_retries, 0, 16) ||
+            !r.boolean(*t, "workload", "publish", s.publish) ||
+            !r.number(*t, "workload", "lookup_quorum", s.lookup_quorum, 0, 8) ||
+            !r.number(*t, "workload", "known_callee_fraction", s.known_callee_fraction, 0, 1) ||
+            !r.number(*t, "workload", "lookups_per_second", s.lookups_per_second, 0, 1e6) ||
+            !r.number(*t, "workload", "calls_per_second", s.calls_per_second, 0, 1e6) ||
+            !r.number(*t, "workload", "binding_ttl", s.binding_ttl_s, 10, 86400) ||
+            !r.number(*t, "workload", "lookup_timeout", s.lookup_timeout_s, 0.1, 600);
     } else if (!error.empty()) {
         return false;
     }

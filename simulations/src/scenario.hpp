@@ -62,6 +62,9 @@ struct Scenario {
     bool keep_value_seq = true;
     // overlay::LookupOptions::replicas_together: a lookup asks all replica keys at once.
     bool replicas_together = false;
+    // overlay::PublishConfig::permanent: OpenDHT permanent puts, as the phone; false: plain
+    // puts kept alive and placed by the publisher's own refreshes (session 12).
+    bool permanent_puts = true;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

@@ -568,6 +568,7 @@ void Simulator::join(Node& n) {
                                         {}};
             if (scenario_.keep_value_seq)
                 pcfg.next_value_seq = [&n] { return ++n.value_seq; };
+            pcfg.permanent = scenario_.permanent_puts;
             n.publisher = overlay::BindingPublisher::create(n, std::move(pcfg));
             n.publisher->start([this, &n, session](std::error_code ec) {
                 if (n.session != session || !n.online) return;

@@ -149,6 +149,50 @@ TEST(Publisher, RefreshesBeforeExpiry) {
     EXPECT_GT(r->second.bindings.at(0).seq, first_seq);
 }
 
+// Plain puts live on a storage node for the storage lifetime only, whatever the record's
+// own: a record of an hour must still be put again within half of that lifetime. With
+// permanent puts OpenDHT keeps the copies alive itself, and the hour's rule stands.
+TEST(Publisher, PlainPutsAreRefreshedWithinHalfTheStorageLifetime) {
+    test::Overlay o(3);
+    auto plain = config_for("sip:plain@example.org", "sip:p@127.0.0.1:1", 3600s);
+    plain.storage_lifetime = 2s;
+    plain.permanent = false;
+    auto permanent = config_for("sip:permanent@example.org", "sip:q@127.0.0.1:1", 3600s);
+    permanent.storage_lifetime = 2s;
+    ASSERT_TRUE(permanent.permanent);  // the default
+    auto a = started(o, *o.nodes[1], plain);
+    auto b = started(o, *o.nodes[2], permanent);
+    ASSERT_TRUE(a && b);
+    const auto first_seq = a->seq();
+    test::run_until(
+        o.io, [] { return false; }, 3500ms);
+    EXPECT_GE(a->refreshes(), 3u);  // the first put and at least two 1 s refreshes
+    EXPECT_EQ(b->refreshes(), 1u);  // only the first put: its next is 30 minutes away
+    auto r = find(o, *o.nodes[0], "sip:plain@example.org");
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(r->first) << r->first.message();
+    EXPECT_GT(r->second.bindings.at(0).seq, first_seq);
+}
+
+// Plain puts do not follow the key's closest nodes as the overlay settles after a start:
+// the first refreshes come early, each after twice the wait of the one before.
+TEST(Publisher, FirstRefreshesComeEarlyAndBackOff) {
+    test::Overlay o(3);
+    auto cfg = config_for("sip:early@example.org", "sip:e@127.0.0.1:1", 3600s);
+    cfg.storage_lifetime = 3600s;  // the regular interval is half an hour
+    cfg.first_refresh = 250ms;     // then 500 ms, 1 s, 2 s ...
+    cfg.permanent = false;
+    auto pub = started(o, *o.nodes[1], cfg);
+    ASSERT_TRUE(pub);
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(test::run_until(
+        o.io, [&] { return pub->refreshes() >= 4; }, 30s))
+        << pub->refreshes() << " rounds";
+    // Three refreshes after 250 + 500 + 1000 ms of waiting at least; at a constant 250 ms
+    // they would have taken 750 ms.
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 1750ms);
+}
+
 TEST(Publisher, RestartedInstanceOutranksItsPreviousRun) {
     test::Overlay o(3);
     const std::string aor = "sip:restart@example.org";

@@ -63,12 +63,16 @@ class DhtAccess {
         put_signed(key, std::move(value), std::move(done), permanent);
     }
     // Asks the nodes closest to `key` again, fetching no value (a get for value id 0, which
-    // no value has: one round trip per node). Their answers name the nodes that have become
-    // closest since, and OpenDHT announces this node's permanent puts under `key` to them.
-    // put_signed's get did that as a side effect; a publisher using put_numbered calls this
-    // each round instead, or under churn its records drift away from the closest nodes
-    // (simulations.md, session 11). No-op where unsupported.
-    virtual void resync(const dht::InfoHash& key) { (void)key; }
+    // no value has: one round trip per node), then calls `done`. Their answers name the
+    // nodes that have become closest since, and OpenDHT announces this node's puts under
+    // `key` to the closest it knows. put_signed's get did that as a side effect; a publisher
+    // using put_numbered calls this each round, and puts once it is done, or under churn its
+    // records drift away from the closest nodes (simulations.md, sessions 11 and 12).
+    // Where unsupported, `done` at once.
+    virtual void resync(const dht::InfoHash& key, std::function<void()> done) {
+        (void)key;
+        if (done) done();
+    }
     virtual void cancel_put(const dht::InfoHash& key, dht::Value::Id id) = 0;
     // Values whose signature failed are already dropped by SecureDht.
     virtual void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,

@@ -28,6 +28,17 @@ struct PublishConfig {
     // starts at 0 and relies on SecureDht::putSigned finding its previous copies, which under
     // churn it often does not (protocol.md §3, "Sequence numbers").
     std::function<std::uint16_t()> next_value_seq = {};
+    // true (the default): OpenDHT permanent puts, which OpenDHT itself keeps announced to
+    // the key's closest nodes as they change, through a search per key kept busy for good.
+    // false: plain puts, which only this publisher's refreshes keep alive and follow: it
+    // refreshes at least every storage_lifetime / 2, and soon after its start. Less memory
+    // in a steady overlay, fewer lookups answered under churn (protocol.md §3, "Plain puts").
+    bool permanent = true;
+    // How long a storage node keeps a value: OpenDHT's default value type, 10 minutes.
+    std::chrono::seconds storage_lifetime{600};
+    // With plain puts, the delay to the first refresh; each next one doubles it, up to the
+    // regular interval.
+    std::chrono::milliseconds first_refresh{30'000};
 };
 
 // Holds an AOR in the DHT while it lives: checks the name is not held by another key,

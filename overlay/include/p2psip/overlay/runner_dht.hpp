@@ -49,7 +49,7 @@ class RunnerDht final : public DhtAccess {
     // the io_context that also paces media), then hands the value to DhtRunner::put.
     void put_numbered(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                       std::function<void(bool)> done, bool permanent) override;
-    void resync(const dht::InfoHash& key) override;
+    void resync(const dht::InfoHash& key, std::function<void()> done) override;
     void cancel_put(const dht::InfoHash& key, dht::Value::Id id) override;
     void get(const dht::InfoHash& key, std::function<bool(const Values&)> on_values,
              std::function<void(bool)> done) override;
