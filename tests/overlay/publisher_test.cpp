@@ -28,6 +28,15 @@ std::optional<std::pair<std::error_code, LookupResult>> find(test::Overlay& o, R
     test::run_until(o.io, [&] { return out.has_value(); });
     return out;
 }
+// `from` finds `aor` with a binding newer than `seq`: refreshes have landed.
+void expect_binding_newer_than(test::Overlay& o, RunnerDht& from, const std::string& aor,
+                               std::uint64_t seq) {
+    auto r = find(o, from, aor);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(r->first) << r->first.message();
+    ASSERT_FALSE(r->second.bindings.empty());
+    EXPECT_GT(r->second.bindings.at(0).seq, seq);
+}
 // The p2psip records of `aor` under one replica key, as `from` reads them now.
 std::vector<DecodedRecord> records_under(test::Overlay& o, RunnerDht& from, const std::string& aor,
                                          unsigned replica) {
@@ -143,10 +152,7 @@ TEST(Publisher, RefreshesBeforeExpiry) {
     test::run_until(
         o.io, [] { return false; }, 3500ms);
     EXPECT_GE(pub->refreshes(), 3u);
-    auto r = find(o, *o.nodes[2], "sip:refresh@example.org");
-    ASSERT_TRUE(r);
-    ASSERT_FALSE(r->first) << r->first.message();
-    EXPECT_GT(r->second.bindings.at(0).seq, first_seq);
+    expect_binding_newer_than(o, *o.nodes[2], "sip:refresh@example.org", first_seq);
 }
 
 // Plain puts live on a storage node for the storage lifetime only, whatever the record's
@@ -168,10 +174,7 @@ TEST(Publisher, PlainPutsAreRefreshedWithinHalfTheStorageLifetime) {
         o.io, [] { return false; }, 3500ms);
     EXPECT_GE(a->refreshes(), 3u);  // the first put and at least two 1 s refreshes
     EXPECT_EQ(b->refreshes(), 1u);  // only the first put: its next is 30 minutes away
-    auto r = find(o, *o.nodes[0], "sip:plain@example.org");
-    ASSERT_TRUE(r);
-    ASSERT_FALSE(r->first) << r->first.message();
-    EXPECT_GT(r->second.bindings.at(0).seq, first_seq);
+    expect_binding_newer_than(o, *o.nodes[0], "sip:plain@example.org", first_seq);
 }
 
 // Plain puts do not follow the key's closest nodes as the overlay settles after a start:
