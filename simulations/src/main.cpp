@@ -1,8 +1,9 @@
 // p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--replicas N]
 //            [--replicas-together | --replicas-one-by-one] [--retries N] [--threads N]
 //            [--out DIR]
-// (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv
-// (deterministic for a scenario and seed), perf.json (wall-clock figures) and PNG plots.
+// (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv and latency.csv
+// (with known callees also latency_known.csv and latency_first_contact.csv), deterministic
+// for a scenario and seed, perf.json (wall-clock figures) and PNG plots.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -48,38 +49,64 @@ long peak_rss_kib() {
     return 0;
 }
 
-void write_plots(const fs::path& out, const std::string& name, bool have_latencies) {
+// A CDF of `ms` (sorted here) as CSV: at most ~500 points, and the last one.
+void write_cdf(const fs::path& file, std::vector<double> ms) {
+    std::sort(ms.begin(), ms.end());
+    std::ofstream lc(file);
+    lc << "latency_ms,cdf\n";
+    const std::size_t step = std::max<std::size_t>(1, ms.size() / 500);
+    for (std::size_t i = 0; i < ms.size(); i += step)
+        lc << fmt::format("{:.1f},{:.4f}\n", ms[i],
+                          static_cast<double>(i + 1) / static_cast<double>(ms.size()));
+    if (!ms.empty()) lc << fmt::format("{:.1f},1.0000\n", ms.back());
+}
+
+// by_kind: latency_known.csv and latency_first_contact.csv exist and get their own curves.
+void write_plots(const fs::path& out, const std::string& name, std::uint32_t nodes,
+                 bool have_latencies, bool by_kind) {
     if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
         std::fprintf(stderr, "gnuplot not found: no PNG plots (apt-get install gnuplot-nox)\n");
         return;
     }
     const auto script = out / "plots.gp";
+    const auto series = "'" + (out / "timeseries.csv").string() + "'";
     std::ofstream gp(script);
     gp << "set terminal pngcairo size 900,500 noenhanced\nset datafile separator ','\n"
           "set key autotitle columnhead\nset grid\n"
        << "set output '" << (out / "success.png").string() << "'\n"
        << "set title '" << name
        << ": lookup success and online nodes'\n"
-          "set xlabel 'simulated time (s)'\nset ylabel 'success (%)'\nset y2label 'online nodes'\n"
-          "set ytics nomirror\nset y2tics\nset yrange [0:105]\n"
-       << "plot '" << (out / "timeseries.csv").string()
-       << "' using 1:(column(4)>0 ? 100*column(5)/column(4) : 1/0) with linespoints title 'success "
-          "%', '' "
-          "using 1:2 axes x1y2 with lines title 'online nodes'\n"
-       << "unset y2tics\nunset y2label\nset ytics mirror\nset autoscale y\n";
-    if (have_latencies)  // gnuplot stops at a plot without data
+          "set xlabel 'simulated time (s)'\nset ylabel 'success (% of the lookups that ended)'\n"
+          "set y2label 'online nodes'\nset ytics nomirror\nset y2tics\nset yrange [0:105]\n"
+       // The online line tops out at 80 % of the height, below the success line at 100 %.
+       << "set y2range [0:" << nodes + nodes / 4 + 1
+       << "]\nset key bottom right\n"
+       // Success per report interval: found the live binding / ended (column 11); an
+       // interval in which no lookup ended has no point.
+       << "plot " << series
+       << " using 1:(column(11)>0 ? 100*column(5)/column(11) : 1/0) with linespoints title "
+          "'success %', '' using 1:2 axes x1y2 with lines title 'online nodes'\n"
+       << "unset y2tics\nunset y2label\nset ytics mirror\nset autoscale y\nset key top right\n";
+    if (have_latencies) {  // gnuplot stops at a plot without data
         gp << "set output '" << (out / "latency_cdf.png").string() << "'\n"
            << "set title '" << name
            << ": lookup latency CDF'\nset xlabel 'lookup latency (ms)'\n"
-              "set ylabel 'fraction of lookups'\nset yrange [0:1]\n"
-           << "plot '" << (out / "latency.csv").string() << "' using 1:2 with lines title 'CDF'\n";
+              "set ylabel 'fraction of lookups'\nset yrange [0:1]\nset key bottom right\n"
+           << "plot '" << (out / "latency.csv").string() << "' using 1:2 with lines title 'all'";
+        if (by_kind)
+            gp << ", '" << (out / "latency_known.csv").string()
+               << "' using 1:2 with lines title 'known callees (pinned key)', '"
+               << (out / "latency_first_contact.csv").string()
+               << "' using 1:2 with lines title 'first contacts'";
+        gp << "\nset key top right\n";
+    }
     gp << "set autoscale y\nset output '" << (out / "traffic.png").string() << "'\n"
        << "set title '" << name
        << ": traffic and storage per online node'\nset xlabel 'simulated time (s)'\n"
           "set ylabel 'messages per node per second'\nset y2label 'values stored per node'\n"
           "set ytics nomirror\nset y2tics\n"
-       << "plot '" << (out / "timeseries.csv").string()
-       << "' using 1:7 with lines title 'msgs/node/s', '' using 1:9 axes x1y2 with lines "
+       << "plot " << series
+       << " using 1:7 with lines title 'msgs/node/s', '' using 1:9 axes x1y2 with lines "
           "title 'values stored/node'\n";
     gp.close();
     if (std::system(("gnuplot '" + script.string() + "' 2>/dev/null").c_str()) != 0)
@@ -275,29 +302,25 @@ int main(int argc, char** argv) {
     {
         std::ofstream ts(out / "timeseries.csv");
         ts << "t_s,online,interval_s,lookups,successes,p50_ms,msgs_per_node_s,bytes_per_node_s,"
-              "stored_values_per_node,stored_kib_per_node\n";
+              "stored_values_per_node,stored_kib_per_node,finished\n";
         for (const auto& s : r.series) {
             const double denom =
                 std::max(1.0, static_cast<double>(s.online) * sc.report_interval_s);
             const double online = std::max(1.0, static_cast<double>(s.online));
-            ts << fmt::format("{:.1f},{},{:.1f},{},{},{:.1f},{:.3f},{:.1f},{:.1f},{:.2f}\n", s.t_s,
-                              s.online, sc.report_interval_s, s.lookups, s.successes, s.p50_ms,
-                              static_cast<double>(s.messages) / denom,
+            ts << fmt::format("{:.1f},{},{:.1f},{},{},{:.1f},{:.3f},{:.1f},{:.1f},{:.2f},{}\n",
+                              s.t_s, s.online, sc.report_interval_s, s.lookups, s.successes,
+                              s.p50_ms, static_cast<double>(s.messages) / denom,
                               static_cast<double>(s.bytes) / denom,
                               static_cast<double>(s.stored_values) / online,
-                              static_cast<double>(s.stored_bytes) / 1024.0 / online);
+                              static_cast<double>(s.stored_bytes) / 1024.0 / online, s.finished);
         }
     }
-    {
-        auto lat = r.latencies_ms;
-        std::sort(lat.begin(), lat.end());
-        std::ofstream lc(out / "latency.csv");
-        lc << "latency_ms,cdf\n";
-        const std::size_t step = std::max<std::size_t>(1, lat.size() / 500);
-        for (std::size_t i = 0; i < lat.size(); i += step)
-            lc << fmt::format("{:.1f},{:.4f}\n", lat[i],
-                              static_cast<double>(i + 1) / static_cast<double>(lat.size()));
-        if (!lat.empty()) lc << fmt::format("{:.1f},1.0000\n", lat.back());
+    write_cdf(out / "latency.csv", r.latencies_ms);
+    // Known callees and first contacts apart, when the scenario has both kinds.
+    const bool by_kind = !r.known_latencies_ms.empty() && !r.first_contact_latencies_ms.empty();
+    if (by_kind) {
+        write_cdf(out / "latency_known.csv", r.known_latencies_ms);
+        write_cdf(out / "latency_first_contact.csv", r.first_contact_latencies_ms);
     }
     const long rss = peak_rss_kib();
     const auto cc = crypto_cache_stats();
@@ -313,7 +336,7 @@ int main(int argc, char** argv) {
         sc.duration_s / std::max(1e-9, cpu_run), static_cast<double>(rss) / 1024.0,
         static_cast<double>(rss) / sc.nodes, r.events_packet, r.events_wake, r.events_timer,
         cc.lookups, cc.verify_calls, cc.keys);
-    write_plots(out, sc.name, !r.latencies_ms.empty());
+    write_plots(out, sc.name, sc.nodes, !r.latencies_ms.empty(), by_kind);
 
     std::printf(
         "%s: %u nodes, %.0f s simulated in %.1f s wall (%.1fx real time), %.1f s CPU (%.1fx per "

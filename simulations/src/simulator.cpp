@@ -669,6 +669,7 @@ void Simulator::start_lookup() {
             if (!ec)
                 for (const auto& b : r.bindings)
                     for (const auto& c : b.contacts) ok = ok || c == want;
+            ++w.interval.finished;
             if (known) ++res.known_finished;
             if (ok) {
                 ++res.successes;
@@ -730,6 +731,7 @@ void Simulator::close_interval() {
     std::vector<double> latencies;
     for (auto& w : workers_) {
         s.successes += w.interval.successes;
+        s.finished += w.interval.finished;
         s.messages += w.interval.messages;
         s.bytes += w.interval.bytes;
         latencies.insert(latencies.end(), w.interval_latencies.begin(), w.interval_latencies.end());

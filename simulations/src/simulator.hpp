@@ -22,7 +22,8 @@ namespace p2psip::sim {
 struct IntervalStats {
     double t_s = 0;
     std::uint32_t online = 0;
-    std::uint64_t lookups = 0, successes = 0;
+    std::uint64_t lookups = 0, successes = 0;  // started, and found the live binding
+    std::uint64_t finished = 0;                // lookups that ended, whatever the outcome
     double p50_ms = 0;
     std::uint64_t messages = 0, bytes = 0;
     // Values the online nodes' OpenDHT storages hold at the end of the interval (copies of

@@ -107,6 +107,13 @@ success)
   awk -v r="$rate" 'BEGIN { exit !(r >= 0.99) }' || fail "success rate $rate < 0.99"
   publishes=$(field "$DIR/s/summary.json" publishes)
   [ "$publishes" -eq 200 ] || fail "$publishes of 200 nodes published"
+  # timeseries.csv: per interval, the lookups that ended (column 11, what success.png
+  # divides by) and those that found the binding; they add up to the summary's counts.
+  read -r ts_finished ts_successes bad <<<"$(awk -F, 'NR > 1 { f += $11; s += $5; if ($5 > $11) b++ }
+    END { print f + 0, s + 0, b + 0 }' "$DIR/s/timeseries.csv")"
+  [ "$ts_finished" -eq "$finished" ] || fail "time series: $ts_finished lookups ended, summary: $finished"
+  [ "$ts_successes" -eq "$(field "$DIR/s/summary.json" successes)" ] || fail "time series successes differ from the summary's"
+  [ "$bad" -eq 0 ] || fail "$bad intervals with more successes than ended lookups"
   echo "PASS: success rate $rate over $finished lookups, 200/200 published"
   ;;
 quorum)
@@ -149,6 +156,11 @@ known_callees)
   # Without the option the summary has no such parts (and the run is the one before it).
   "$SIM" "$SCENARIO" --out "$DIR/n" --quiet >/dev/null
   grep -q '"known_callee"' "$DIR/n/summary.json" && fail "known_callee reported without known callees"
+  # The CDFs of the two kinds (latency_cdf.png draws them), each ending at 1.
+  for k in known first_contact; do
+    [ "$(tail -n 1 "$DIR/k/latency_$k.csv" | cut -d, -f2)" = 1.0000 ] || fail "latency_$k.csv incomplete"
+  done
+  [ -e "$DIR/n/latency_known.csv" ] && fail "latency_known.csv written without known callees"
   echo "PASS: pinned lookups p50 $kp ms < first contacts' $fp ms, both >= 99 % found"
   ;;
 plain_puts)
