@@ -86,7 +86,8 @@ void write_plots(const fs::path& out, const std::string& name, std::uint32_t nod
        << "plot " << series
        << " using 1:(column(11)>0 ? 100*column(5)/column(11) : 1/0) with linespoints title "
           "'success %', '' using 1:2 axes x1y2 with lines title 'online nodes'\n"
-       << "unset y2tics\nunset y2label\nset ytics mirror\nset autoscale y\nset key top right\n";
+       << "unset y2tics\nunset y2label\nset ytics mirror\nset autoscale y\nset autoscale y2\n"
+          "set key top right\n";
     if (have_latencies) {  // gnuplot stops at a plot without data
         gp << "set output '" << (out / "latency_cdf.png").string() << "'\n"
            << "set title '" << name
@@ -103,8 +104,10 @@ void write_plots(const fs::path& out, const std::string& name, std::uint32_t nod
     gp << "set autoscale y\nset output '" << (out / "traffic.png").string() << "'\n"
        << "set title '" << name
        << ": traffic and storage per online node'\nset xlabel 'simulated time (s)'\n"
-          "set ylabel 'messages per node per second'\nset y2label 'values stored per node'\n"
-          "set ytics nomirror\nset y2tics\n"
+          "set ylabel 'messages per node per second (log scale)'\n"
+          "set y2label 'values stored per node'\nset ytics nomirror\nset y2tics\n"
+          // The joins send tens of messages per node per second, the settled overlay ~1.
+          "set logscale y\nset y2range [0:*]\n"
        << "plot " << series
        << " using 1:7 with lines title 'msgs/node/s', '' using 1:9 axes x1y2 with lines "
           "title 'values stored/node'\n";
