@@ -5,8 +5,9 @@
     heaptrack_print -f run.zst -F run.stacks --flamegraph-cost-type peak
     simulations/tools/heap_by_part.py N run.stacks [other.stacks ...]
 
-Each allocation alive at the peak is put in the first part whose pattern matches a frame
-of its stack (leaf to root). Only meaningful with an OpenDHT that has symbols: Debian's
+Each allocation alive at the peak goes to the first part, in the order of PARTS, whose
+pattern matches any frame of its stack; what no part matches goes by its leaf-most frame of
+ours or OpenDHT's. Only meaningful with an OpenDHT that has symbols: Debian's
 libopendht is stripped (docs/simulations.md, session 13, says how the figures there were
 made). The patterns name OpenDHT 2.4 functions.
 """
