@@ -625,9 +625,6 @@ TEST(Registrar, BaresipRegistersAndUnregisters) {
                "sip_listen\t127.0.0.1:"
             << free_port()
             << "\n"
-               // Only the UDP port was checked: baresip would also open TCP and TLS on
-               // neighbouring ports, which another test may hold (as tests/e2e/e2e.sh does).
-               "sip_transports\tudp\n"
                "module\tg711.so\n"
                "module_app\taccount.so\n"
                "audio_player\taufile,/dev/null\n"
