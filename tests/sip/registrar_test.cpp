@@ -608,11 +608,23 @@ TEST(Registrar, BaresipRegistersAndUnregisters) {
     if (::access("/usr/bin/baresip", X_OK) != 0) GTEST_SKIP() << "baresip not installed";
     auto rc = reg_config();
     rc.algorithms = {DigestAlgorithm::md5};  // libre 1.0 fails on any SHA-256 challenge
-    // baresip does not take port 0 in sip_listen: a port that was free a moment ago.
+    // baresip does not take port 0 in sip_listen: a port that was free a moment ago, for
+    // all it opens there: UDP and TCP on the port, TLS on the next one.
     auto free_port = [] {
         asio::io_context tmp;
-        asio::ip::udp::socket s(tmp, UdpEndpoint(asio::ip::make_address("127.0.0.1"), 0));
-        return s.local_endpoint().port();
+        const auto lo = asio::ip::make_address("127.0.0.1");
+        for (;;) {
+            asio::ip::udp::socket s(tmp, UdpEndpoint(lo, 0));
+            const auto port = s.local_endpoint().port();
+            if (port == 65535) continue;
+            boost::system::error_code ec, ec2;
+            asio::ip::tcp::acceptor tcp(tmp), tls(tmp);
+            tcp.open(asio::ip::tcp::v4());
+            tls.open(asio::ip::tcp::v4());
+            tcp.bind({lo, port}, ec);
+            tls.bind({lo, static_cast<std::uint16_t>(port + 1)}, ec2);
+            if (!ec && !ec2) return port;
+        }
     };
     Fixture f(rc);
     namespace fs = std::filesystem;
