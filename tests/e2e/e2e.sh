@@ -12,7 +12,8 @@ source "$ROOT/node/scripts/local_overlay.sh"
 DIR=$(mktemp -d "/tmp/p2psip-e2e-$SCENARIO.XXXXXX")
 overlay_init "$DIR"
 fail() { echo "FAIL: $*" >&2; for f in "$DIR"/*.err "$DIR"/*.out; do echo "--- $f" >&2; tail -n 40 "$f" >&2; done; exit 1; }
-pass() { echo "PASS: $*"; rm -rf "$DIR"; }
+# The nodes write value-seq as they exit: stop them first, or they refill the removed dir.
+pass() { echo "PASS: $*"; overlay_cleanup; rm -rf "$DIR"; }
 
 # A capture of everything UDP on lo while `body` runs; sets CAPTURE.
 CAPTURE_PID=

@@ -32,8 +32,9 @@ uint16_t free_udp_port() {
 class Coturn {
   public:
     explicit Coturn(uint16_t port) {
-        const auto dir = std::filesystem::temp_directory_path() /
-                         ("p2psip-stun-" + std::to_string(::getpid()) + "-" + std::to_string(port));
+        dir_ = std::filesystem::temp_directory_path() /
+               ("p2psip-stun-" + std::to_string(::getpid()) + "-" + std::to_string(port));
+        const auto& dir = dir_;
         std::filesystem::create_directories(dir);
         std::vector<std::string> args = {"turnserver",
                                          "-n",
@@ -58,11 +59,14 @@ class Coturn {
             int status = 0;
             ::waitpid(pid_, &status, 0);
         }
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
     }
     bool running() const { return pid_ > 0; }
 
   private:
     pid_t pid_ = -1;
+    std::filesystem::path dir_;  // coturn's log, pid file and user db
 };
 
 bool have_turnserver() {

@@ -12,7 +12,8 @@ using namespace p2psip::overlay;
 namespace fs = std::filesystem;
 
 TEST(Identity, CreatedOnceWithPrivatePermissionsThenReused) {
-    const auto dir = test::temp_dir("identity") / "data";
+    const test::TempDir tmp("identity");
+    const auto dir = tmp.path / "data";
     Identity first;
     ASSERT_FALSE(load_or_create_identity(dir, "alice", first));
     EXPECT_TRUE(first.created);
@@ -35,20 +36,20 @@ TEST(Identity, CreatedOnceWithPrivatePermissionsThenReused) {
     const auto sig = second.dht.first->sign(std::string_view("hello"));
     EXPECT_TRUE(
         first.dht.second->getPublicKey().checkSignature(dht::Blob{'h', 'e', 'l', 'l', 'o'}, sig));
-    fs::remove_all(dir.parent_path());
 }
 
 TEST(Identity, KeyIsRsa3072) {
-    const auto dir = test::temp_dir("identity-size");
+    const test::TempDir tmp("identity-size");
+    const auto dir = tmp.path;
     Identity id;
     ASSERT_FALSE(load_or_create_identity(dir, "bob", id));
     // An RSA-3072 PKCS#1 v1.5 signature is 384 bytes.
     EXPECT_EQ(id.dht.first->sign(std::string_view("x")).size(), 384u);
-    fs::remove_all(dir);
 }
 
 TEST(Identity, HalfPresentPairIsAnErrorNotReplaced) {
-    const auto dir = test::temp_dir("identity-half");
+    const test::TempDir tmp("identity-half");
+    const auto dir = tmp.path;
     Identity id;
     ASSERT_FALSE(load_or_create_identity(dir, "carol", id));
     fs::remove(dir / "identity.crt");
@@ -56,30 +57,30 @@ TEST(Identity, HalfPresentPairIsAnErrorNotReplaced) {
     EXPECT_EQ(load_or_create_identity(dir, "carol", again),
               make_error_code(errc::identity_invalid));
     EXPECT_TRUE(fs::exists(dir / "identity.key"));  // the key is kept
-    fs::remove_all(dir);
 }
 
 TEST(Identity, GarbageKeyIsInvalid) {
-    const auto dir = test::temp_dir("identity-garbage");
+    const test::TempDir tmp("identity-garbage");
+    const auto dir = tmp.path;
     std::ofstream(dir / "identity.key") << "not a key";
     std::ofstream(dir / "identity.crt") << "not a cert";
     Identity id;
     EXPECT_EQ(load_or_create_identity(dir, "dave", id), make_error_code(errc::identity_invalid));
-    fs::remove_all(dir);
 }
 
 TEST(Identity, InstanceIdStable) {
-    const auto dir = test::temp_dir("instance");
+    const test::TempDir tmp("instance");
+    const auto dir = tmp.path;
     std::string a, b;
     ASSERT_FALSE(load_or_create_instance_id(dir, a));
     ASSERT_FALSE(load_or_create_instance_id(dir, b));
     EXPECT_EQ(a.size(), 16u);
     EXPECT_EQ(a, b);
-    fs::remove_all(dir);
 }
 
 TEST(Identity, ValueSeqMissingIsZeroThenRoundTrips) {
-    const auto dir = test::temp_dir("value-seq") / "data";
+    const test::TempDir tmp("value-seq");
+    const auto dir = tmp.path / "data";
     std::uint16_t seq = 7;
     ASSERT_FALSE(load_value_seq(dir, seq));
     EXPECT_EQ(seq, 0);
@@ -97,7 +98,8 @@ TEST(Identity, ValueSeqMissingIsZeroThenRoundTrips) {
 }
 
 TEST(Identity, BadValueSeqIsInvalid) {
-    const auto dir = test::temp_dir("value-seq-bad");
+    const test::TempDir tmp("value-seq-bad");
+    const auto dir = tmp.path;
     for (const char* text : {"", "x12\n", "70000\n", "-1\n", "12 13\n"}) {
         std::ofstream(dir / "value-seq", std::ios::trunc) << text;
         std::uint16_t seq = 0;

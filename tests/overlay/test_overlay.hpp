@@ -19,13 +19,23 @@ namespace p2psip::overlay::test {
 
 namespace asio = boost::asio;
 
-inline std::filesystem::path temp_dir(const std::string& tag) {
-    std::random_device rd;
-    auto p = std::filesystem::temp_directory_path() /
-             ("p2psip-" + tag + "-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(p);
-    return p;
-}
+// A fresh directory under /tmp, removed with everything in it when the test ends, whether
+// or not its assertions held.
+struct TempDir {
+    explicit TempDir(const std::string& tag) {
+        std::random_device rd;
+        path = std::filesystem::temp_directory_path() /
+               ("p2psip-" + tag + "-" + std::to_string(rd()) + std::to_string(rd()));
+        std::filesystem::create_directories(path);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::filesystem::path path;
+};
 
 inline Identity make_identity(const std::string& name) {
     Identity id;
