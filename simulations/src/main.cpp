@@ -319,6 +319,17 @@ int main(int argc, char** argv) {
         }
     }
     write_cdf(out / "latency.csv", r.latencies_ms);
+    {
+        std::ofstream lk(out / "lookups.csv");
+        lk << "t_s,caller,callee,caller_online_s,callee_online_s,callee_published_s,"
+              "callee_session,known,outcome,found_session,ms,replica,gets\n";
+        for (const auto& l : r.lookup_log)
+            lk << fmt::format("{:.3f},{},{},{:.1f},{:.1f},{:.1f},{},{},{},{},{:.1f},{},{}\n",
+                              static_cast<double>(l.started_ns) / 1e9, l.caller, l.callee,
+                              l.caller_online_s, l.callee_online_s, l.callee_published_s,
+                              l.callee_session, l.known ? 1 : 0, l.outcome, l.found_session, l.ms,
+                              l.replica, l.gets);
+    }
     // Known callees and first contacts apart, when the scenario has both kinds.
     const bool by_kind = !r.known_latencies_ms.empty() && !r.first_contact_latencies_ms.empty();
     if (by_kind) {

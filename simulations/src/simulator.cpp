@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
+#include <tuple>
 
 #include "node.hpp"
 #include "p2psip/overlay/error.hpp"
@@ -212,6 +215,7 @@ Results Simulator::merged() const {
                                x.call_setup_ms.end());
         r.latencies_ms.insert(r.latencies_ms.end(), x.latencies_ms.begin(), x.latencies_ms.end());
         r.first_ms.insert(r.first_ms.end(), x.first_ms.begin(), x.first_ms.end());
+        r.lookup_log.insert(r.lookup_log.end(), x.lookup_log.begin(), x.lookup_log.end());
         r.known_finished += x.known_finished;
         r.found_under_replica += x.found_under_replica;
         r.known_successes += x.known_successes;
@@ -227,6 +231,11 @@ Results Simulator::merged() const {
     std::sort(r.known_latencies_ms.begin(), r.known_latencies_ms.end());
     std::sort(r.first_contact_latencies_ms.begin(), r.first_contact_latencies_ms.end());
     std::sort(r.call_setup_ms.begin(), r.call_setup_ms.end());
+    // A caller starts at most one lookup per instant, so (start, caller) orders them all.
+    std::sort(r.lookup_log.begin(), r.lookup_log.end(),
+              [](const LookupRecord& a, const LookupRecord& b) {
+                  return std::tie(a.started_ns, a.caller) < std::tie(b.started_ns, b.caller);
+              });
     return r;
 }
 
@@ -524,6 +533,14 @@ double Simulator::sample_offline() {
     return -std::log(u(rng_)) * scenario_.median_offline_s / std::log(2.0);
 }
 
+// The sim-session parameter of a contact (Node::contact), 0 if it has none.
+static std::uint32_t session_of(std::string_view contact) {
+    const auto at = contact.rfind(";sim-session=");
+    if (at == std::string_view::npos) return 0;
+    return static_cast<std::uint32_t>(
+        std::strtoul(std::string(contact.substr(at + 13)).c_str(), nullptr, 10));
+}
+
 Node* Simulator::random_online(const std::function<bool(const Node&)>& accept) {
     if (online_.empty()) return nullptr;
     std::uniform_int_distribution<std::size_t> pick(0, online_.size() - 1);
@@ -658,23 +675,39 @@ void Simulator::start_lookup() {
     }
     ActAs as(*src);
     const std::string want = dst->contact();
-    const std::int64_t started = now;
+    LookupRecord rec;
+    rec.started_ns = now - start_;
+    rec.caller = src->index;
+    rec.callee = dst->index;
+    rec.caller_online_s = static_cast<double>(now - src->online_since) / 1e9;
+    rec.callee_online_s = static_cast<double>(now - dst->online_since) / 1e9;
+    rec.callee_published_s = static_cast<double>(now - dst->published_at) / 1e9;
+    rec.callee_session = dst->session;
+    rec.known = known;
     // The callback runs on the source node's thread: it only touches that thread's counters.
     overlay::lookup(
         *src, dst->aor, opts,
-        [this, want, started, known](std::error_code ec, overlay::LookupResult r) {
+        [this, want, rec, known](std::error_code ec, overlay::LookupResult r) mutable {
             auto& w = acc();
             auto& res = w.results;
             bool ok = false;
             if (!ec)
                 for (const auto& b : r.bindings)
-                    for (const auto& c : b.contacts) ok = ok || c == want;
+                    for (const auto& c : b.contacts) {
+                        ok = ok || c == want;
+                        rec.found_session = std::max(rec.found_session, session_of(c));
+                    }
             ++w.interval.finished;
             if (known) ++res.known_finished;
+            const double ms =
+                static_cast<double>(virtual_time_ns() - start_ - rec.started_ns) / 1e6;
+            rec.ms = ms;
+            rec.replica = r.replica;
+            rec.gets = r.gets;
             if (ok) {
+                rec.outcome = "ok";
                 ++res.successes;
                 ++w.interval.successes;
-                const double ms = static_cast<double>(virtual_time_ns() - started) / 1e6;
                 res.latencies_ms.push_back(ms);
                 (known ? res.known_latencies_ms : res.first_contact_latencies_ms).push_back(ms);
                 if (known) ++res.known_successes;
@@ -683,15 +716,20 @@ void Simulator::start_lookup() {
                 if (r.early) ++res.early;
                 w.interval_latencies.push_back(ms);
             } else if (ec == overlay::errc::name_conflict) {
+                rec.outcome = "conflict";
                 ++res.conflicts;
                 ++res.not_found;
             } else if (ec == overlay::errc::timeout) {
+                rec.outcome = "timeout";
                 ++res.timeouts;
             } else if (ec) {
+                rec.outcome = "not_found";
                 ++res.not_found;
             } else {
+                rec.outcome = "stale";
                 ++res.wrong;  // found only a stale binding
             }
+            res.lookup_log.push_back(rec);
         });
 }
 

@@ -31,6 +31,20 @@ struct IntervalStats {
     std::uint64_t stored_values = 0, stored_bytes = 0;
 };
 
+// One lookup of the workload, for lookups.csv: who asked whom, how long each had been
+// online, and how it ended. Lets a researcher split outcomes by session age or time.
+struct LookupRecord {
+    std::int64_t started_ns = 0;  // since the start of the run
+    std::uint32_t caller = 0, callee = 0;
+    double caller_online_s = 0, callee_online_s = 0, callee_published_s = 0;
+    std::uint32_t callee_session = 0;  // the callee's sessions so far, this one included
+    std::uint32_t found_session = 0;   // newest session among the bindings found (0: none)
+    bool known = false;                // the caller pinned the callee's key
+    const char* outcome = "";          // ok, not_found, conflict, timeout, stale
+    double ms = 0;                     // start to end
+    unsigned replica = 0, gets = 0;
+};
+
 struct Results {
     std::uint64_t lookups = 0, successes = 0, timeouts = 0, not_found = 0, wrong = 0, aborted = 0;
     std::vector<double> latencies_ms;       // successful lookups after warmup
@@ -54,6 +68,7 @@ struct Results {
     std::vector<double> call_setup_ms;              // dial (lookup start) to 200 OK, answered calls
     std::uint64_t sip_messages = 0, sip_bytes = 0;  // after warmup, with IPv4/UDP headers
     std::uint64_t sip_retransmissions = 0;          // of those: repeated INVITE, 2xx, ACK
+    std::vector<LookupRecord> lookup_log;           // every finished lookup, by start time
 };
 
 class Node;

@@ -14,12 +14,12 @@ determinism)
   "$SIM" "$SCENARIO" --seed 11 --out "$DIR/a" --quiet >/dev/null
   "$SIM" "$SCENARIO" --seed 11 --out "$DIR/b" --quiet >/dev/null
   "$SIM" "$SCENARIO" --seed 12 --out "$DIR/c" --quiet >/dev/null
-  for f in summary.json timeseries.csv latency.csv; do
+  for f in summary.json timeseries.csv latency.csv lookups.csv; do
     cmp -s "$DIR/a/$f" "$DIR/b/$f" || { diff "$DIR/a/$f" "$DIR/b/$f" | head; fail "$f differs for the same seed"; }
   done
   # A different seed must change the run, or the comparison above proves nothing.
   cmp -s "$DIR/a/timeseries.csv" "$DIR/c/timeseries.csv" && fail "seed 12 gave the same time series as seed 11"
-  echo "PASS: same seed, byte-identical summary.json, timeseries.csv, latency.csv; other seed differs"
+  echo "PASS: same seed, byte-identical summary.json, timeseries.csv, latency.csv, lookups.csv; other seed differs"
   ;;
 threads)
   # Worker threads must not show in the outputs: 1, 2 and 3 threads give byte-identical
@@ -49,7 +49,7 @@ TOML
     for t in 1 2 3; do "$SIM" "$sc" --threads $t --out "$DIR/t$t" --quiet >/dev/null; done
     for t in 2 3; do
       grep -q "\"threads\": $t," "$DIR/t$t/perf.json" || fail "--threads $t did not run $t threads"
-      for f in summary.json timeseries.csv latency.csv; do
+      for f in summary.json timeseries.csv latency.csv lookups.csv; do
         cmp -s "$DIR/t1/$f" "$DIR/t$t/$f" || { diff "$DIR/t1/$f" "$DIR/t$t/$f" | head; fail "$(basename "$sc"): $f differs between 1 and $t threads"; }
       done
       # Every datagram, wake-up and timer of the whole run, summed over the threads.
@@ -92,7 +92,7 @@ crypto_cache)
   # run with OpenDHT's own crypto functions gives byte-identical results.
   "$SIM" "$SCENARIO" --out "$DIR/a" --quiet >/dev/null
   P2PSIP_SIM_NO_CRYPTO_CACHE=1 "$SIM" "$SCENARIO" --out "$DIR/b" --quiet >/dev/null
-  for f in summary.json timeseries.csv latency.csv; do
+  for f in summary.json timeseries.csv latency.csv lookups.csv; do
     cmp -s "$DIR/a/$f" "$DIR/b/$f" || { diff "$DIR/a/$f" "$DIR/b/$f" | head; fail "$f differs without the crypto cache"; }
   done
   grep -q '"signature_checks": 0,' "$DIR/a/perf.json" && fail "the crypto cache was not used"
@@ -114,6 +114,14 @@ success)
   [ "$ts_finished" -eq "$finished" ] || fail "time series: $ts_finished lookups ended, summary: $finished"
   [ "$ts_successes" -eq "$(field "$DIR/s/summary.json" successes)" ] || fail "time series successes differ from the summary's"
   [ "$bad" -eq 0 ] || fail "$bad intervals with more successes than ended lookups"
+  # lookups.csv: one row per lookup that ended, in start order; a success found the
+  # callee's current session (column 10 = column 7); 0 ms when the caller stores the key itself.
+  read -r rows oks badok unsorted <<<"$(awk -F, 'NR > 1 { n++; if ($9 == "ok") { k++; if ($10 != $7 || $11 < 0) b++ }
+    if ($1 < last) u++; last = $1 } END { print n + 0, k + 0, b + 0, u + 0 }' "$DIR/s/lookups.csv")"
+  [ "$rows" -eq "$finished" ] || fail "lookups.csv: $rows rows, summary: $finished lookups ended"
+  [ "$oks" -eq "$(field "$DIR/s/summary.json" successes)" ] || fail "lookups.csv: $oks ok rows, summary differs"
+  [ "$badok" -eq 0 ] || fail "lookups.csv: $badok ok rows without the callee's session or with a negative duration"
+  [ "$unsorted" -eq 0 ] || fail "lookups.csv: rows out of start order"
   echo "PASS: success rate $rate over $finished lookups, 200/200 published"
   ;;
 quorum)
