@@ -1,9 +1,9 @@
 // p2psip-sim SCENARIO.toml [--seed N] [--nodes N] [--duration S] [--quorum N] [--replicas N]
 //            [--replicas-together | --replicas-one-by-one] [--retries N] [--threads N]
 //            [--out DIR]
-// (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv and latency.csv
-// (with known callees also latency_known.csv and latency_first_contact.csv), deterministic
-// for a scenario and seed, perf.json (wall-clock figures) and PNG plots.
+// (also reached as `p2psip sim ...`). Writes summary.json, timeseries.csv, latency.csv and
+// lookups.csv (with known callees also latency_known.csv and latency_first_contact.csv),
+// deterministic for a scenario and seed, perf.json (wall-clock figures) and PNG plots.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
