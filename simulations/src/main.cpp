@@ -197,6 +197,11 @@ int main(int argc, char** argv) {
     app.add_flag("--plain-puts", plain_puts,
                  "publishers use plain OpenDHT puts, kept alive by their own refreshes, "
                  "instead of the phone's permanent puts (workload.permanent_puts = false)");
+    std::optional<double> routing_refresh;
+    app.add_option("--routing-refresh", routing_refresh,
+                   "override workload.routing_refresh: seconds between each node's OpenDHT "
+                   "connectivityChanged() (0: never, the phone's behaviour)")
+        ->check(CLI::Range(0.0, 86400.0));
     app.add_option("--retries", retries,
                    "override workload.lookup_retries: gets after a first that found nothing")
         ->check(CLI::Range(0, 16));
@@ -225,6 +230,7 @@ int main(int argc, char** argv) {
     if (replicas_together) sc.replicas_together = true;
     if (replicas_one_by_one) sc.replicas_together = false;
     if (plain_puts) sc.permanent_puts = false;
+    if (routing_refresh) sc.routing_refresh_s = *routing_refresh;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();
@@ -276,7 +282,7 @@ int main(int argc, char** argv) {
         "  \"timeouts\": {},\n  \"not_found\": {},\n  \"conflicts\": {},\n  \"stale\": {},\n"
         "  \"lookup_quorum\": {},\n  \"early_finishes\": {},\n"
         "  \"replicas\": {},\n  \"replicas_together\": {},\n  \"permanent_puts\": {},\n"
-        "  \"lookup_retries\": {},\n"
+        "  \"lookup_retries\": {},\n  \"routing_refresh_s\": {},\n"
         "  \"found_under_replica\": {},\n"
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
@@ -291,8 +297,9 @@ int main(int argc, char** argv) {
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
         r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early, sc.replicas,
         sc.replicas_together ? "true" : "false", sc.permanent_puts ? "true" : "false",
-        sc.lookup_retries, r.found_under_replica, percentile(r.latencies_ms, 0.5),
-        percentile(r.latencies_ms, 0.95), percentile(r.latencies_ms, 0.99),
+        sc.lookup_retries, sc.routing_refresh_s, r.found_under_replica,
+        percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
+        percentile(r.latencies_ms, 0.99),
         r.latencies_ms.empty()
             ? 0.0
             : std::accumulate(r.latencies_ms.begin(), r.latencies_ms.end(), 0.0) /

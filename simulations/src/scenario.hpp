@@ -65,6 +65,10 @@ struct Scenario {
     // overlay::PublishConfig::permanent: OpenDHT permanent puts, as the phone; false: plain
     // puts kept alive and placed by the publisher's own refreshes (session 12).
     bool permanent_puts = true;
+    // Every this many seconds each node calls OpenDHT's connectivityChanged(): every
+    // routing-table contact turns dubious and is pinged again, every bucket is refreshed.
+    // 0 (default): never, as the phone today. A research knob (simulations.md, session 14).
+    double routing_refresh_s = 0;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

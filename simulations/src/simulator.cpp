@@ -572,6 +572,7 @@ void Simulator::join(Node& n) {
         if (b) n.dht->insertNode(b->dht->getNodeId(), b->sockaddr);
     }
     n.drive(nullptr, 0, {});
+    if (scenario_.routing_refresh_s > 0) schedule_routing_refresh(n);
 
     const std::uint32_t session = n.session;
     if (scenario_.publish)
@@ -599,6 +600,18 @@ void Simulator::join(Node& n) {
             });
         });
     if (scenario_.churn) push_global(now + to_ns(sample_session()), Kind::leave, n.index);
+}
+
+// workload.routing_refresh: OpenDHT's connectivityChanged() turns every contact dubious
+// (each is pinged again, the dead ones expire) and refreshes every bucket. Under churn,
+// without it, buckets stay full of departed nodes OpenDHT still counts good (session 14).
+void Simulator::schedule_routing_refresh(Node& n) {
+    add_timer(n, to_ns(scenario_.routing_refresh_s), [this, &n] {
+        if (!n.dht) return;
+        n.dht->connectivityChanged(AF_INET);
+        n.drive(nullptr, 0, {});
+        schedule_routing_refresh(n);
+    });
 }
 
 void Simulator::leave(Node& n) {

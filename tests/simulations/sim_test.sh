@@ -124,6 +124,42 @@ success)
   [ "$unsorted" -eq 0 ] || fail "lookups.csv: rows out of start order"
   echo "PASS: success rate $rate over $finished lookups, 200/200 published"
   ;;
+routing_refresh)
+  # workload.routing_refresh: under 1.4-minute churn, nodes that refresh their OpenDHT
+  # routing tables every 60 s stop waiting on departed contacts: lookups end much sooner
+  # and the overlay sends fewer datagrams (simulations.md, session 14).
+  cat > "$DIR/churn.toml" <<'TOML'
+name = "churn-300"
+nodes = 300
+duration = 480
+join_period = 60
+warmup = 200
+seed = 5
+[network]
+median_rtt_ms = 100
+[churn]
+enabled = true
+distribution = "weibull"
+weibull_shape = 0.5
+median_session_s = 84
+median_offline_s = 84
+[workload]
+lookups_per_second = 5
+replicas_together = true
+TOML
+  "$SIM" "$DIR/churn.toml" --out "$DIR/off" --quiet >/dev/null
+  "$SIM" "$DIR/churn.toml" --routing-refresh 60 --out "$DIR/on" --quiet >/dev/null
+  grep -q '"routing_refresh_s": 60,' "$DIR/on/summary.json" || fail "--routing-refresh 60 not in the summary"
+  p50() { sed -n 's/.*"latency_ms": {"p50": \([0-9.]*\).*/\1/p' "$1"; }
+  off=$(p50 "$DIR/off/summary.json"); on=$(p50 "$DIR/on/summary.json")
+  moff=$(field "$DIR/off/summary.json" messages_per_node_s); mon=$(field "$DIR/on/summary.json" messages_per_node_s)
+  echo "p50 $off ms -> $on ms; messages per node per second $moff -> $mon"
+  awk -v a="$off" -v b="$on" 'BEGIN { exit !(b < 0.6 * a) }' || fail "p50 $on ms with refresh, $off ms without"
+  awk -v a="$moff" -v b="$mon" 'BEGIN { exit !(b < a) }' || fail "$mon messages/node/s with refresh, $moff without"
+  rate=$(field "$DIR/on/summary.json" success_rate)
+  awk -v r="$rate" 'BEGIN { exit !(r >= 0.99) }' || fail "success $rate < 0.99 with refresh"
+  echo "PASS: routing refresh under churn: faster lookups, less traffic"
+  ;;
 quorum)
   # overlay::LookupOptions::quorum: by default (5 of the 8 closest) most lookups end before
   # OpenDHT's get, never less successfully; --quorum 0 is the old wait-for-everything rule.
