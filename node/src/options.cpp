@@ -56,6 +56,11 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
     app.add_flag("--lookup-both-keys", o.lookup_both_keys,
                  "ask the AOR's main and replica DHT keys at once and take the newest binding "
                  "(for overlays where phones come and go within minutes)");
+    app.add_option("--routing-refresh", o.routing_refresh,
+                   "seconds between checks of the whole DHT routing table, so contacts that "
+                   "left are dropped (0 = never)")
+        ->check(CLI::Range(0, 86400))
+        ->capture_default_str();
     app.add_option("--ice-timeout", o.ice_timeout_ms, "milliseconds for ICE to find a path")
         ->capture_default_str();
     app.add_option("--stun", o.stun,

@@ -15,6 +15,7 @@
 
 #include "node_config.hpp"
 #include "p2psip/overlay/lookup.hpp"
+#include "p2psip/overlay/routing_refresh.hpp"
 
 namespace p2psip::node {
 
@@ -41,6 +42,9 @@ struct PhoneOptions {
     // Ask the AOR's main and replica keys at once (protocol.md §4 "Both keys at once"):
     // fewer stale answers where phones restart within minutes, one more get per lookup.
     bool lookup_both_keys = false;
+    // Seconds between checks of the whole DHT routing table (overlay::RoutingRefresh;
+    // 0: never, OpenDHT's own upkeep only). simulations.md "Routing refresh".
+    std::uint32_t routing_refresh = overlay::kDefaultRoutingRefresh.count();
     std::uint32_t ice_timeout_ms = 15000;
     // NAT traversal (docs/user-guide.md "Behind a NAT"). Numeric addresses only.
     std::string stun;           // HOST:PORT of a STUN server: public SIP contact + srflx candidates

@@ -85,6 +85,13 @@ std::string Phone::start() {
                            ec.message());
     log_->info("DHT node {} on {}:{} network {}", dht_->node_id().toString(), options_.bind_address,
                dht_->bound_port(), options_.network_id);
+    // Under churn OpenDHT alone keeps departed contacts for ten minutes (simulations.md
+    // "Routing refresh").
+    routing_refresh_ = std::make_unique<overlay::RoutingRefresh>(
+        *dht_, std::chrono::seconds(options_.routing_refresh), [this] {
+            log_->debug("rechecking the DHT routing table ({} good contacts)", dht_->good_nodes());
+        });
+    routing_refresh_->start();
 
     sip::UaConfig ucfg;
     ucfg.bind_address = options_.bind_address;

@@ -9,6 +9,7 @@
 #include "gateway.hpp"
 #include "options.hpp"
 #include "p2psip/overlay/publisher.hpp"
+#include "p2psip/overlay/routing_refresh.hpp"
 #include "p2psip/overlay/runner_dht.hpp"
 #include "p2psip/sip/ua.hpp"
 
@@ -51,6 +52,7 @@ class Phone {
     media::DtlsCredentials dtls_;  // the identity's certificate and key, PEM
     std::string dtls_fingerprint_;
     std::unique_ptr<overlay::RunnerDht> dht_;
+    std::unique_ptr<overlay::RoutingRefresh> routing_refresh_;  // after dht_: stops first
     std::unique_ptr<sip::UserAgent> ua_;
     std::unique_ptr<Signaling> signaling_;
     TlsPeerCheck tls_check_;  // SIP over TLS: the peer's certificate against the DHT

@@ -86,6 +86,12 @@ std::size_t RunnerDht::good_nodes() const {
     return running_ ? runner_.getNodesStats(AF_INET).good_nodes : 0;
 }
 
+std::size_t RunnerDht::live_nodes() const {
+    if (!running_) return 0;
+    const auto stats = runner_.getNodesStats(AF_INET);
+    return stats.good_nodes + stats.dubious_nodes;
+}
+
 void RunnerDht::resync(const dht::InfoHash& key, std::function<void()> done) {
     auto report = on_io([done = std::move(done)](bool) {
         if (done) done();
@@ -232,6 +238,12 @@ void RunnerDht::search_progress(const dht::InfoHash& key,
     asio::post(io_, [alive, done = std::move(done), progress] {
         if (*alive) done(progress);
     });
+}
+
+bool RunnerDht::refresh_routing() {
+    if (!running_) return false;
+    runner_.connectivityChanged();
+    return true;
 }
 
 std::chrono::system_clock::time_point RunnerDht::now() const {

@@ -76,6 +76,13 @@ void Node::stop_dht() {
     next_wake = INT64_MAX;
 }
 
+bool Node::refresh_routing() {
+    if (!dht) return false;
+    dht->connectivityChanged(AF_INET);
+    drive(nullptr, 0, {});
+    return true;
+}
+
 void Node::drive(const std::uint8_t* data, std::size_t size, const dht::SockAddr& from) {
     if (!dht) return;
     const auto now_tp = std::chrono::steady_clock::now();

@@ -9,6 +9,7 @@
 
 #include "p2psip/overlay/dht_access.hpp"
 #include "p2psip/overlay/publisher.hpp"
+#include "p2psip/overlay/routing_refresh.hpp"
 #include "rng.hpp"
 #include "simulator.hpp"
 #include "sip_endpoint.hpp"
@@ -36,6 +37,8 @@ class Node final : public overlay::DhtAccess {
     void cancel(TimerId id) override;
     void search_progress(const dht::InfoHash& key,
                          std::function<void(std::optional<overlay::SearchProgress>)> done) override;
+    // Dht::connectivityChanged(AF_INET), then runs what it scheduled.
+    bool refresh_routing() override;
 
     void start_dht(std::uint64_t network_id);
     void stop_dht();
@@ -66,6 +69,7 @@ class Node final : public overlay::DhtAccess {
     std::string aor, instance_id;
     std::unique_ptr<dht::SecureDht> dht;
     std::shared_ptr<overlay::BindingPublisher> publisher;
+    std::unique_ptr<overlay::RoutingRefresh> routing_refresh;    // workload.routing_refresh
     std::unique_ptr<SipEndpoint> sip_endpoint;                   // made at the first call in or out
     std::unordered_map<std::uint32_t, std::int64_t> nat_opened;  // peer addr -> last send
     std::uint32_t worker = 0;                                    // the thread that runs this node

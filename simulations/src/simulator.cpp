@@ -131,6 +131,7 @@ Simulator::~Simulator() {
     for (auto& n : nodes_) {
         ActAs as(*n);
         n->publisher.reset();
+        n->routing_refresh.reset();
         n->dht.reset();
     }
 }
@@ -572,7 +573,12 @@ void Simulator::join(Node& n) {
         if (b) n.dht->insertNode(b->dht->getNodeId(), b->sockaddr);
     }
     n.drive(nullptr, 0, {});
-    if (scenario_.routing_refresh_s > 0) schedule_routing_refresh(n);
+    // The phone's RoutingRefresh (workload.routing_refresh).
+    if (scenario_.routing_refresh_s > 0) {
+        n.routing_refresh = std::make_unique<overlay::RoutingRefresh>(
+            n, std::chrono::milliseconds(std::llround(scenario_.routing_refresh_s * 1000)));
+        n.routing_refresh->start();
+    }
 
     const std::uint32_t session = n.session;
     if (scenario_.publish)
@@ -602,18 +608,6 @@ void Simulator::join(Node& n) {
     if (scenario_.churn) push_global(now + to_ns(sample_session()), Kind::leave, n.index);
 }
 
-// workload.routing_refresh: OpenDHT's connectivityChanged() turns every contact dubious
-// (each is pinged again, the dead ones expire) and refreshes every bucket. Under churn,
-// without it, buckets stay full of departed nodes OpenDHT still counts good (session 14).
-void Simulator::schedule_routing_refresh(Node& n) {
-    add_timer(n, to_ns(scenario_.routing_refresh_s), [this, &n] {
-        if (!n.dht) return;
-        n.dht->connectivityChanged(AF_INET);
-        n.drive(nullptr, 0, {});
-        schedule_routing_refresh(n);
-    });
-}
-
 void Simulator::leave(Node& n) {
     if (!n.online || n.leaving) return;
     ActAs as(n);
@@ -638,6 +632,7 @@ void Simulator::go_offline(Node& n) {
     n.leaving = false;
     n.published_at = -1;
     n.publisher.reset();
+    n.routing_refresh.reset();
     n.sip_endpoint.reset();  // calls in progress die with the phone
     n.stop_dht();
     // Swap-remove from the online list.

@@ -187,7 +187,6 @@ class Simulator {
     void dispatch_global(const Event& e);
     void join(Node& n);
     void leave(Node& n);
-    void schedule_routing_refresh(Node& n);
     void go_offline(Node& n);
     bool pick_caller_callee(Node*& src, Node*& dst);
     overlay::LookupOptions lookup_options() const;

@@ -135,6 +135,27 @@ both_keys)
   pass "lookups one key after the other (1 get) and both keys at once (2 gets); call with --lookup-both-keys answered"
   ;;
 
+routing_refresh)
+  # --routing-refresh (overlay::RoutingRefresh): bob rechecks his whole DHT routing table
+  # every second, 60 times as often as by default, and so does alice. His binding stays
+  # findable and the call goes through while every contact is being rechecked.
+  base_overlay --routing-refresh 1 --log-level debug
+  for i in $(seq 300); do
+    [ "$(grep -c "rechecking the DHT routing table" "$DIR/bob.err")" -ge 5 ] && break
+    sleep 0.1
+  done
+  n=$(grep -c "rechecking the DHT routing table" "$DIR/bob.err") || true
+  [ "$n" -ge 5 ] || fail "bob rechecked his routing table $n times in 30 s, want 5"
+  run_node alice --call sip:bob@example.org --routing-refresh 1 --play "$DIR/tone.wav" \
+    --duration 3 --report "$DIR/alice.json" || fail "alice's call did not succeed (exit $?)"
+  [ "$(json_field "$DIR/alice.json" answered)" = true ] || fail "report says not answered"
+  wait_for_log "$DIR/bob.err" "call ended" 10 || fail "bob's call did not end"
+  "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 20 >"$DIR/analyze.txt" \
+    || fail "tone not found in bob's recording: $(cat "$DIR/analyze.txt")"
+  n=$(grep -c "rechecking the DHT routing table" "$DIR/bob.err") || true
+  pass "call answered while bob rechecked his routing table every second ($n times); bob heard: $(cat "$DIR/analyze.txt")"
+  ;;
+
 dtmf)
   # RFC 4733 digits from alice's --dtmf reach bob in order, over SRTP, while the tone plays.
   base_overlay --report "$DIR/bob.json"

@@ -110,6 +110,14 @@ class DhtAccess {
         done(std::nullopt);
     }
 
+    // Has the DHT check its whole routing table again (OpenDHT's connectivityChanged()):
+    // every contact must answer anew to count as good, the dead ones expire, and every
+    // bucket is searched for live nodes. OpenDHT alone keeps a contact good for ten
+    // minutes after it last heard from it, so under churn its tables fill with departed
+    // nodes and searches end short of the key (simulations.md, session 14). Returns false
+    // when unsupported (the default).
+    virtual bool refresh_routing() { return false; }
+
     // Wall clock used for record expiry (virtual in the simulator).
     virtual std::chrono::system_clock::time_point now() const = 0;
     virtual TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;

@@ -42,6 +42,8 @@ class RunnerDht final : public DhtAccess {
     std::uint16_t bound_port() const;
     dht::InfoHash node_id() const;
     std::size_t good_nodes() const;  // IPv4 routing-table nodes that answered recently
+    // IPv4 routing-table nodes not (yet) expired: good ones and those awaiting an answer.
+    std::size_t live_nodes() const;
 
     void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                     std::function<void(bool)> done, bool permanent) override;
@@ -61,6 +63,8 @@ class RunnerDht final : public DhtAccess {
     void cancel_listen(std::uint64_t token) override;
     void search_progress(const dht::InfoHash& key,
                          std::function<void(std::optional<SearchProgress>)> done) override;
+    // DhtRunner::connectivityChanged(), run on OpenDHT's thread; false once stopped.
+    bool refresh_routing() override;
     std::chrono::system_clock::time_point now() const override;
     TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
     void cancel(TimerId id) override;

@@ -1,0 +1,61 @@
+#include "p2psip/overlay/routing_refresh.hpp"
+
+#include <gtest/gtest.h>
+
+#include "p2psip/overlay/runner_dht.hpp"
+#include "test_overlay.hpp"
+
+using namespace p2psip::overlay;
+using namespace std::chrono_literals;
+
+// Real OpenDHT nodes on loopback. `a` refreshes; `b` stays up and answers; `c` is gone.
+TEST(RoutingRefresh, EveryContactMustAnswerAgainAndOnlyTheLiveOnesDo) {
+    test::Overlay overlay(3);
+    auto& a = *overlay.nodes[0];
+    ASSERT_TRUE(test::run_until(
+        overlay.io, [&] { return a.good_nodes() == 2; }, 60s));
+    overlay.nodes[2]->stop();
+
+    RoutingRefresh refresh(a, 3s);
+    refresh.start();
+    EXPECT_TRUE(refresh.running());
+    // Right after a refresh no contact counts as good, not even b, which never stopped
+    // answering: OpenDHT alone would keep both good for ten minutes.
+    ASSERT_TRUE(test::run_until(
+        overlay.io, [&] { return refresh.refreshes() >= 1 && a.good_nodes() == 0; }, 60s));
+    // b answers the checks and is good again; c never is.
+    ASSERT_TRUE(test::run_until(
+        overlay.io, [&] { return a.good_nodes() == 1; }, 60s));
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+        test::run_until(
+            overlay.io, [] { return false; }, 200ms);
+        ASSERT_LE(a.good_nodes(), 1u);
+    }
+    EXPECT_GE(refresh.refreshes(), 3u);
+
+    refresh.stop();
+    EXPECT_FALSE(refresh.running());
+    const auto ticks = refresh.refreshes();
+    test::run_until(
+        overlay.io, [] { return false; }, 7s);
+    EXPECT_EQ(refresh.refreshes(), ticks);
+}
+
+TEST(RoutingRefresh, ZeroIntervalNeverTicksAndAStoppedDhtNoLonger) {
+    test::Overlay overlay(2);
+    auto& a = *overlay.nodes[0];
+    RoutingRefresh off(a, 0ms);
+    off.start();
+    EXPECT_FALSE(off.running());
+
+    RoutingRefresh refresh(a, 200ms);
+    refresh.start();
+    ASSERT_TRUE(test::run_until(overlay.io, [&] { return refresh.refreshes() >= 1; }));
+    a.stop();
+    EXPECT_FALSE(a.refresh_routing());
+    const auto ticks = refresh.refreshes();
+    test::run_until(
+        overlay.io, [] { return false; }, 1s);
+    EXPECT_EQ(refresh.refreshes(), ticks);
+}
