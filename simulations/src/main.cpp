@@ -199,8 +199,8 @@ int main(int argc, char** argv) {
                  "instead of the phone's permanent puts (workload.permanent_puts = false)");
     std::optional<double> routing_refresh;
     app.add_option("--routing-refresh", routing_refresh,
-                   "override workload.routing_refresh: seconds between each node's OpenDHT "
-                   "connectivityChanged() (0: never, the phone's behaviour)")
+                   "override workload.routing_refresh: seconds between each node's checks "
+                   "of its whole routing table (default: the phone's, 60; 0: never)")
         ->check(CLI::Range(0.0, 86400.0));
     app.add_option("--retries", retries,
                    "override workload.lookup_retries: gets after a first that found nothing")

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "p2psip/overlay/lookup.hpp"
+#include "p2psip/overlay/routing_refresh.hpp"
 
 namespace p2psip::sim {
 
@@ -65,10 +66,9 @@ struct Scenario {
     // overlay::PublishConfig::permanent: OpenDHT permanent puts, as the phone; false: plain
     // puts kept alive and placed by the publisher's own refreshes (session 12).
     bool permanent_puts = true;
-    // Every this many seconds each node calls OpenDHT's connectivityChanged(): every
-    // routing-table contact turns dubious and is pinged again, every bucket is refreshed.
-    // 0 (default): never, as the phone today. A research knob (simulations.md, session 14).
-    double routing_refresh_s = 0;
+    // overlay::RoutingRefresh: every this many seconds each node has OpenDHT recheck its
+    // whole routing table (connectivityChanged()). Default: the phone's; 0: never.
+    double routing_refresh_s = static_cast<double>(overlay::kDefaultRoutingRefresh.count());
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <string_view>
@@ -538,8 +539,10 @@ double Simulator::sample_offline() {
 static std::uint32_t session_of(std::string_view contact) {
     const auto at = contact.rfind(";sim-session=");
     if (at == std::string_view::npos) return 0;
-    return static_cast<std::uint32_t>(
-        std::strtoul(std::string(contact.substr(at + 13)).c_str(), nullptr, 10));
+    const auto digits = contact.substr(at + 13);
+    std::uint32_t session = 0;
+    std::from_chars(digits.data(), digits.data() + digits.size(), session);
+    return session;
 }
 
 Node* Simulator::random_online(const std::function<bool(const Node&)>& accept) {
