@@ -86,12 +86,6 @@ std::size_t RunnerDht::good_nodes() const {
     return running_ ? runner_.getNodesStats(AF_INET).good_nodes : 0;
 }
 
-std::size_t RunnerDht::live_nodes() const {
-    if (!running_) return 0;
-    const auto stats = runner_.getNodesStats(AF_INET);
-    return stats.good_nodes + stats.dubious_nodes;
-}
-
 void RunnerDht::resync(const dht::InfoHash& key, std::function<void()> done) {
     auto report = on_io([done = std::move(done)](bool) {
         if (done) done();

@@ -42,8 +42,6 @@ class RunnerDht final : public DhtAccess {
     std::uint16_t bound_port() const;
     dht::InfoHash node_id() const;
     std::size_t good_nodes() const;  // IPv4 routing-table nodes that answered recently
-    // IPv4 routing-table nodes not (yet) expired: good ones and those awaiting an answer.
-    std::size_t live_nodes() const;
 
     void put_signed(const dht::InfoHash& key, std::shared_ptr<dht::Value> value,
                     std::function<void(bool)> done, bool permanent) override;
