@@ -80,6 +80,9 @@ std::string Phone::start() {
     dcfg.port = options_.dht_port;
     dcfg.network_id = options_.network_id;
     dcfg.bootstrap = options_.bootstrap;
+    if (auto ec = overlay::load_or_create_dht_node_id(options_.data_dir, dcfg.node_id))
+        log_->warn("{}/dht-node-id: {}; using a new DHT node id for this run",
+                   options_.data_dir.string(), ec.message());
     if (auto ec = dht_->start(dcfg))
         return fmt::format("DHT on {}:{}: {}", options_.bind_address, options_.dht_port,
                            ec.message());

@@ -111,6 +111,33 @@ std::error_code load_or_create_instance_id(const fs::path& dir, std::string& out
     return {};
 }
 
+std::error_code load_or_create_dht_node_id(const fs::path& dir, dht::InfoHash& out) {
+    if (auto ec = ensure_private_dir(dir)) return ec;
+    const auto path = dir / "dht-node-id";
+    std::error_code ec;
+    if (fs::exists(path, ec)) {
+        std::string text;
+        if (!read_file(path, text)) return make_error_code(errc::identity_io);
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+        const bool hex = text.size() == 2 * dht::InfoHash::size() &&
+                         text.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!hex) return make_error_code(errc::identity_invalid);
+        dht::InfoHash id(text);
+        if (!id) return make_error_code(errc::identity_invalid);  // zero: OpenDHT would draw one
+        out = id;
+        return {};
+    }
+    if (ec) return make_error_code(errc::identity_io);
+    dht::InfoHash id;
+    do {
+        if (::getrandom(id.data(), id.size(), 0) != static_cast<ssize_t>(id.size()))
+            return make_error_code(errc::identity_io);
+    } while (!id);
+    if (write_private_file(path, id.toString() + "\n")) return make_error_code(errc::identity_io);
+    out = id;
+    return {};
+}
+
 std::error_code load_value_seq(const fs::path& dir, std::uint16_t& out) {
     const auto path = dir / "value-seq";
     std::error_code ec;

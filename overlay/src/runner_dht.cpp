@@ -47,6 +47,7 @@ std::error_code RunnerDht::start(const RunnerConfig& config) {
     dht::DhtRunner::Config cfg;
     cfg.dht_config.node_config.network = static_cast<dht::NetId>(config.network_id);
     cfg.dht_config.id = identity_.dht;
+    cfg.dht_config.node_config.node_id = config.node_id;
     cfg.threaded = true;
     try {
         auto addrs = dht::SockAddr::resolve(config.bind_address, std::to_string(config.port));

@@ -179,6 +179,9 @@ int main(int argc, char** argv) {
                    "waits for (0: the whole get)")
         ->check(CLI::Range(0, 8));
     bool fresh_value_seq = false;
+    bool fresh_node_id = false;
+    app.add_flag("--fresh-node-id", fresh_node_id,
+                 "each session draws a new OpenDHT node id (workload.keep_node_id = false)");
     app.add_flag("--fresh-value-seq", fresh_value_seq,
                  "each session starts its OpenDHT sequence numbers at 1 (workload.keep_value_seq = false)");
     app.add_option("--replicas", replicas,
@@ -226,6 +229,7 @@ int main(int argc, char** argv) {
     if (threads) sc.threads = *threads;
     if (replicas) sc.replicas = *replicas;
     if (fresh_value_seq) sc.keep_value_seq = false;
+    if (fresh_node_id) sc.keep_node_id = false;
     if (retries) sc.lookup_retries = *retries;
     if (replicas_together) sc.replicas_together = true;
     if (replicas_one_by_one) sc.replicas_together = false;
@@ -282,7 +286,7 @@ int main(int argc, char** argv) {
         "  \"timeouts\": {},\n  \"not_found\": {},\n  \"conflicts\": {},\n  \"stale\": {},\n"
         "  \"lookup_quorum\": {},\n  \"early_finishes\": {},\n"
         "  \"replicas\": {},\n  \"replicas_together\": {},\n  \"permanent_puts\": {},\n"
-        "  \"lookup_retries\": {},\n  \"routing_refresh_s\": {},\n"
+        "  \"lookup_retries\": {},\n  \"routing_refresh_s\": {},\n  \"keep_node_id\": {},\n"
         "  \"found_under_replica\": {},\n"
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
@@ -297,8 +301,8 @@ int main(int argc, char** argv) {
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
         r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early, sc.replicas,
         sc.replicas_together ? "true" : "false", sc.permanent_puts ? "true" : "false",
-        sc.lookup_retries, sc.routing_refresh_s, r.found_under_replica,
-        percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
+        sc.lookup_retries, sc.routing_refresh_s, sc.keep_node_id ? "true" : "false",
+        r.found_under_replica, percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
         percentile(r.latencies_ms, 0.99),
         r.latencies_ms.empty()
             ? 0.0

@@ -55,9 +55,10 @@ std::string Node::contact() const {
                        (addr >> 16) & 255, (addr >> 8) & 255, addr & 255, session);
 }
 
-void Node::start_dht(std::uint64_t network_id) {
+void Node::start_dht(std::uint64_t network_id, const dht::InfoHash& node_id) {
     dht::SecureDhtConfig cfg;
     cfg.node_config.network = static_cast<dht::NetId>(network_id);
+    cfg.node_config.node_id = node_id;
     cfg.id = identity_;
     // No per-peer request limiter: OpenDHT keeps one (a std::deque) for every address that
     // sent it a request in the last second, ~45 KiB per simulated node, and no simulated

@@ -40,7 +40,8 @@ class Node final : public overlay::DhtAccess {
     // Dht::connectivityChanged(AF_INET), then runs what it scheduled.
     bool refresh_routing() override;
 
-    void start_dht(std::uint64_t network_id);
+    // A zero `node_id` lets OpenDHT draw one (a new id every session).
+    void start_dht(std::uint64_t network_id, const dht::InfoHash& node_id);
     void stop_dht();
     void drive(const std::uint8_t* data, std::size_t size, const dht::SockAddr& from);
 

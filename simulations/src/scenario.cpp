@@ -147,12 +147,13 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
     if (failed) return false;
     if (auto* t = r.section(root, "workload")) {
         failed =
-            !r.only(
-                *t, "workload",
-                {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
-                 "publish", "lookup_quorum", "known_callee_fraction", "replicas", "lookup_retries",
-                 "keep_value_seq", "replicas_together", "permanent_puts", "routing_refresh"}) ||
+            !r.only(*t, "workload",
+                    {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
+                     "publish", "lookup_quorum", "known_callee_fraction", "replicas",
+                     "lookup_retries", "keep_value_seq", "keep_node_id", "replicas_together",
+                     "permanent_puts", "routing_refresh"}) ||
             !r.boolean(*t, "workload", "keep_value_seq", s.keep_value_seq) ||
+            !r.boolean(*t, "workload", "keep_node_id", s.keep_node_id) ||
             !r.boolean(*t, "workload", "permanent_puts", s.permanent_puts) ||
             !r.boolean(*t, "workload", "replicas_together", s.replicas_together) ||
             !r.number(*t, "workload", "replicas", s.replicas, 1, 8) ||

@@ -61,6 +61,9 @@ struct Scenario {
     // Phones continue their OpenDHT sequence numbers across sessions, as the phone does with
     // its value-seq file; false: each session starts again at 1 (the rule before).
     bool keep_value_seq = true;
+    // Phones keep their OpenDHT node id across sessions (the phone's dht-node-id file);
+    // false: each session draws a new one, as before session 16.
+    bool keep_node_id = true;
     // overlay::LookupOptions::replicas_together: a lookup asks all replica keys at once.
     bool replicas_together = false;
     // overlay::PublishConfig::permanent: OpenDHT permanent puts, as the phone; false: plain

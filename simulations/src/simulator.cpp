@@ -1,6 +1,7 @@
 #include "simulator.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
@@ -568,7 +569,12 @@ void Simulator::join(Node& n) {
     n.online_pos = online_.size();
     online_.push_back(n.index);
     ++results_.joins;
-    n.start_dht(0x5349);
+    // The phone keeps its DHT node id in its state directory (workload.keep_node_id), so a
+    // node comes back under the id its old contacts still hold for it.
+    n.start_dht(0x5349, scenario_.keep_node_id
+                            ? dht::InfoHash::get(fmt::format("p2psip-sim node {} seed {}", n.index,
+                                                             scenario_.seed))
+                            : dht::InfoHash{});
     // Bootstrap from up to three nodes already online, as a phone would from its list.
     for (int i = 0; i < 3; ++i) {
         auto* b =

@@ -156,6 +156,34 @@ routing_refresh)
   pass "call answered while bob rechecked his routing table every second ($n times); bob heard: $(cat "$DIR/analyze.txt")"
   ;;
 
+restart)
+  # A phone keeps its OpenDHT node id in its data dir (dht-node-id): bob stops, starts again
+  # from the same dir under the same id, publishes again, and alice's call reaches him.
+  "$P2PSIP_BIN" tone "$DIR/tone.wav" --freq 440 --seconds 5
+  start_bootstrap
+  start_node bob --auto-answer
+  bob_pid=$!
+  wait_for_log "$DIR/bob.err" "published sip:bob@example.org" || fail "bob did not publish"
+  node_id() { sed -n 's/.*DHT node \([0-9a-f]\{40\}\) on .*/\1/p' "$1" | head -n 1; }
+  first=$(node_id "$DIR/bob.err")
+  [ -n "$first" ] || fail "bob logged no DHT node id"
+  [ "$(cat "$DIR/bob/dht-node-id")" = "$first" ] || fail "bob ran as $first, his dht-node-id file says $(cat "$DIR/bob/dht-node-id")"
+  kill -TERM "$bob_pid"
+  wait "$bob_pid" 2>/dev/null || true
+  mv "$DIR/bob.err" "$DIR/bob-first.err"
+  start_node bob --auto-answer --record "$DIR/bob.wav"
+  wait_for_log "$DIR/bob.err" "published sip:bob@example.org" || fail "restarted bob did not publish"
+  second=$(node_id "$DIR/bob.err")
+  [ "$second" = "$first" ] || fail "bob came back as '$second', not $first"
+  run_node alice --call sip:bob@example.org --play "$DIR/tone.wav" --duration 3 \
+    --report "$DIR/alice.json" || fail "alice's call did not succeed (exit $?)"
+  [ "$(json_field "$DIR/alice.json" answered)" = true ] || fail "report says not answered"
+  wait_for_log "$DIR/bob.err" "call ended" 10 || fail "bob's call did not end"
+  "$P2PSIP_BIN" analyze "$DIR/bob.wav" --freq 440 --min-snr 20 >"$DIR/analyze.txt" \
+    || fail "tone not found in bob's recording: $(cat "$DIR/analyze.txt")"
+  pass "bob restarted under DHT node id $first and was called; he heard: $(cat "$DIR/analyze.txt")"
+  ;;
+
 dtmf)
   # RFC 4733 digits from alice's --dtmf reach bob in order, over SRTP, while the tone plays.
   base_overlay --report "$DIR/bob.json"

@@ -78,6 +78,44 @@ TEST(Identity, InstanceIdStable) {
     EXPECT_EQ(a, b);
 }
 
+TEST(Identity, DhtNodeIdCreatedOnceThenKept) {
+    const test::TempDir tmp("dht-node-id");
+    const auto dir = tmp.path / "data";
+    dht::InfoHash a, b;
+    ASSERT_FALSE(load_or_create_dht_node_id(dir, a));
+    EXPECT_TRUE(a);
+    ASSERT_FALSE(load_or_create_dht_node_id(dir, b));
+    EXPECT_EQ(a, b);
+    std::ifstream in(dir / "dht-node-id");
+    std::string text;
+    std::getline(in, text);
+    EXPECT_EQ(text, a.toString());
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / "dht-node-id").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+    const test::TempDir other("dht-node-id-other");  // another installation draws its own
+    dht::InfoHash c;
+    ASSERT_FALSE(load_or_create_dht_node_id(other.path, c));
+    EXPECT_NE(a, c);
+}
+
+TEST(Identity, BadDhtNodeIdIsInvalidAndKept) {
+    const test::TempDir tmp("dht-node-id-bad");
+    const auto dir = tmp.path;
+    for (const char* text : {"", "xyz\n", "0123\n", "0000000000000000000000000000000000000000\n",
+                             "ABCDEF0123456789ABCDEF0123456789ABCDEF01\n",
+                             "abcdef0123456789abcdef0123456789abcdef01ff\n"}) {
+        std::ofstream(dir / "dht-node-id", std::ios::trunc) << text;
+        dht::InfoHash id;
+        EXPECT_EQ(load_or_create_dht_node_id(dir, id), make_error_code(errc::identity_invalid))
+            << "'" << text << "'";
+        std::ifstream in(dir / "dht-node-id");
+        const std::string kept((std::istreambuf_iterator<char>(in)), {});
+        EXPECT_EQ(kept, text);  // never silently replaced
+    }
+}
+
 TEST(Identity, ValueSeqMissingIsZeroThenRoundTrips) {
     const test::TempDir tmp("value-seq");
     const auto dir = tmp.path / "data";

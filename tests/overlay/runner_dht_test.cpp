@@ -136,3 +136,24 @@ TEST(RunnerDht, TimersFireAndCancel) {
     io.run_for(std::chrono::milliseconds(200));
     EXPECT_EQ(fired, 1);
 }
+
+TEST(RunnerDht, RunsUnderTheConfiguredNodeIdAndDrawsOneWithout) {
+    test::Overlay overlay(2);  // a lone node never counts a contact good
+    const auto wanted = dht::InfoHash::get("a node id kept across restarts");
+    for (int run = 0; run < 2; ++run) {  // the same id again after a restart
+        RunnerDht node(overlay.io, test::make_identity("kept"));
+        RunnerConfig cfg;
+        cfg.network_id = overlay.network_id;
+        cfg.node_id = wanted;
+        cfg.bootstrap = {"127.0.0.1:" + std::to_string(overlay.nodes[0]->bound_port())};
+        ASSERT_FALSE(node.start(cfg));
+        EXPECT_EQ(node.node_id(), wanted);
+        EXPECT_TRUE(test::run_until(overlay.io, [&] { return node.good_nodes() > 0; }));
+    }
+    RunnerDht drawn(overlay.io, test::make_identity("drawn"));
+    RunnerConfig cfg;
+    cfg.network_id = overlay.network_id;
+    ASSERT_FALSE(drawn.start(cfg));
+    EXPECT_TRUE(drawn.node_id());
+    EXPECT_NE(drawn.node_id(), wanted);
+}

@@ -8,6 +8,28 @@ DIR=$(mktemp -d /tmp/p2psip-simtest.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 field() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$1" | head -n 1; }
+# churn_300: $DIR/churn.toml, 300 nodes under 1.4-minute Weibull churn for 480 s.
+churn_300() {
+  cat > "$DIR/churn.toml" <<'TOML'
+name = "churn-300"
+nodes = 300
+duration = 480
+join_period = 60
+warmup = 200
+seed = 5
+[network]
+median_rtt_ms = 100
+[churn]
+enabled = true
+distribution = "weibull"
+weibull_shape = 0.5
+median_session_s = 84
+median_offline_s = 84
+[workload]
+lookups_per_second = 5
+replicas_together = true
+TOML
+}
 
 case "$CHECK" in
 determinism)
@@ -129,25 +151,7 @@ routing_refresh)
   # under 1.4-minute churn, nodes that recheck their OpenDHT routing tables every 60 s stop
   # waiting on departed contacts: lookups end much sooner and the overlay sends fewer
   # datagrams than with --routing-refresh 0 (simulations.md, "Routing refresh").
-  cat > "$DIR/churn.toml" <<'TOML'
-name = "churn-300"
-nodes = 300
-duration = 480
-join_period = 60
-warmup = 200
-seed = 5
-[network]
-median_rtt_ms = 100
-[churn]
-enabled = true
-distribution = "weibull"
-weibull_shape = 0.5
-median_session_s = 84
-median_offline_s = 84
-[workload]
-lookups_per_second = 5
-replicas_together = true
-TOML
+  churn_300
   "$SIM" "$DIR/churn.toml" --routing-refresh 0 --out "$DIR/off" --quiet >/dev/null
   "$SIM" "$DIR/churn.toml" --out "$DIR/on" --quiet >/dev/null
   grep -q '"routing_refresh_s": 60,' "$DIR/on/summary.json" || fail "the default refresh, 60 s, not in the summary"
@@ -161,6 +165,27 @@ TOML
   rate=$(field "$DIR/on/summary.json" success_rate)
   awk -v r="$rate" 'BEGIN { exit !(r >= 0.99) }' || fail "success $rate < 0.99 with refresh"
   echo "PASS: routing refresh under churn: faster lookups, less traffic"
+  ;;
+node_id)
+  # workload.keep_node_id (as the phone's dht-node-id file): under 1.4-minute churn, nodes
+  # that come back under their old OpenDHT node id find their contacts' tables still right
+  # about them; with a new id every session the tables fill with ids nobody answers to.
+  # Without the routing refresh, to see the node id alone (simulations.md, "Keeping the
+  # node id").
+  churn_300
+  "$SIM" "$DIR/churn.toml" --routing-refresh 0 --fresh-node-id --out "$DIR/fresh" --quiet >/dev/null
+  "$SIM" "$DIR/churn.toml" --routing-refresh 0 --out "$DIR/kept" --quiet >/dev/null
+  grep -q '"keep_node_id": true,' "$DIR/kept/summary.json" || fail "kept node ids (the default) not in the summary"
+  grep -q '"keep_node_id": false,' "$DIR/fresh/summary.json" || fail "--fresh-node-id not in the summary"
+  p50() { sed -n 's/.*"latency_ms": {"p50": \([0-9.]*\).*/\1/p' "$1"; }
+  fresh=$(p50 "$DIR/fresh/summary.json"); kept=$(p50 "$DIR/kept/summary.json")
+  mfresh=$(field "$DIR/fresh/summary.json" messages_per_node_s); mkept=$(field "$DIR/kept/summary.json" messages_per_node_s)
+  echo "p50 $fresh ms -> $kept ms; messages per node per second $mfresh -> $mkept"
+  awk -v a="$fresh" -v b="$kept" 'BEGIN { exit !(b < 0.8 * a) }' || fail "p50 $kept ms with kept ids, $fresh ms with fresh ones"
+  awk -v a="$mfresh" -v b="$mkept" 'BEGIN { exit !(b < 0.8 * a) }' || fail "$mkept messages/node/s with kept ids, $mfresh with fresh ones"
+  rate=$(field "$DIR/kept/summary.json" success_rate)
+  awk -v r="$rate" 'BEGIN { exit !(r >= 0.99) }' || fail "success $rate < 0.99 with kept ids"
+  echo "PASS: kept node ids under churn: faster lookups, less traffic"
   ;;
 quorum)
   # overlay::LookupOptions::quorum: by default (5 of the 8 closest) most lookups end before

@@ -33,4 +33,12 @@ std::error_code load_or_create_instance_id(const std::filesystem::path& dir, std
 std::error_code load_value_seq(const std::filesystem::path& dir, std::uint16_t& out);
 std::error_code store_value_seq(const std::filesystem::path& dir, std::uint16_t seq);
 
+// This installation's OpenDHT node id, in <dir>/dht-node-id as 40 lowercase hex digits: 160 random
+// bits drawn at the first start and kept, so that a restarted phone comes back under the id
+// its old contacts still hold for it. With a new id at every start, OpenDHT's tables keep
+// the old id, counted good for ten minutes, at an address that no longer answers to it
+// (simulations.md, "Keeping the node id"). Random per installation, not derived from the
+// identity key: two devices of one user must not share a node id.
+std::error_code load_or_create_dht_node_id(const std::filesystem::path& dir, dht::InfoHash& out);
+
 }  // namespace p2psip::overlay

@@ -23,6 +23,7 @@ struct RunnerConfig {
     std::uint16_t port = 0;                  // 0 = any free port
     std::uint64_t network_id = 0;            // 0 is the public OpenDHT network
     std::vector<std::string> bootstrap;      // "HOST:PORT" entries
+    dht::InfoHash node_id{};                 // zero: OpenDHT draws one (load_or_create_dht_node_id)
 };
 
 // Parses "HOST:PORT" (and "[v6]:PORT"); errc::bad_address on anything else.
