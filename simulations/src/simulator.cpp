@@ -569,7 +569,7 @@ void Simulator::join(Node& n) {
     n.online_pos = online_.size();
     online_.push_back(n.index);
     ++results_.joins;
-    // The phone keeps its DHT node id in its state directory (workload.keep_node_id), so a
+    // The phone keeps its DHT node id in its data dir (workload.keep_node_id), so a
     // node comes back under the id its old contacts still hold for it.
     n.start_dht(0x5349, scenario_.keep_node_id
                             ? dht::InfoHash::get(fmt::format("p2psip-sim node {} seed {}", n.index,
