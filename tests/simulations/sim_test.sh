@@ -31,6 +31,23 @@ replicas_together = true
 TOML
 }
 
+# better_under_churn BEFORE AFTER P50_FACTOR MSGS_FACTOR WHAT: the run in AFTER has a p50
+# below P50_FACTOR times BEFORE's, fewer messages per node per second than MSGS_FACTOR
+# times BEFORE's, and success >= 99 %.
+better_under_churn() {
+  local before=$1/summary.json after=$2/summary.json what=$5
+  p50() { sed -n 's/.*"latency_ms": {"p50": \([0-9.]*\).*/\1/p' "$1"; }
+  local p0 p1 m0 m1 rate
+  p0=$(p50 "$before"); p1=$(p50 "$after")
+  m0=$(field "$before" messages_per_node_s); m1=$(field "$after" messages_per_node_s)
+  echo "$what: p50 $p0 ms -> $p1 ms; messages per node per second $m0 -> $m1"
+  awk -v a="$p0" -v b="$p1" -v f="$3" 'BEGIN { exit !(b < f * a) }' || fail "p50 $p1 ms with $what, $p0 ms without"
+  awk -v a="$m0" -v b="$m1" -v f="$4" 'BEGIN { exit !(b < f * a) }' || fail "$m1 messages/node/s with $what, $m0 without"
+  rate=$(field "$after" success_rate)
+  awk -v r="$rate" 'BEGIN { exit !(r >= 0.99) }' || fail "success $rate < 0.99 with $what"
+  echo "PASS: $what under churn: faster lookups, less traffic"
+}
+
 case "$CHECK" in
 determinism)
   "$SIM" "$SCENARIO" --seed 11 --out "$DIR/a" --quiet >/dev/null
@@ -156,15 +173,7 @@ routing_refresh)
   "$SIM" "$DIR/churn.toml" --out "$DIR/on" --quiet >/dev/null
   grep -q '"routing_refresh_s": 60,' "$DIR/on/summary.json" || fail "the default refresh, 60 s, not in the summary"
   grep -q '"routing_refresh_s": 0,' "$DIR/off/summary.json" || fail "--routing-refresh 0 not in the summary"
-  p50() { sed -n 's/.*"latency_ms": {"p50": \([0-9.]*\).*/\1/p' "$1"; }
-  off=$(p50 "$DIR/off/summary.json"); on=$(p50 "$DIR/on/summary.json")
-  moff=$(field "$DIR/off/summary.json" messages_per_node_s); mon=$(field "$DIR/on/summary.json" messages_per_node_s)
-  echo "p50 $off ms -> $on ms; messages per node per second $moff -> $mon"
-  awk -v a="$off" -v b="$on" 'BEGIN { exit !(b < 0.6 * a) }' || fail "p50 $on ms with refresh, $off ms without"
-  awk -v a="$moff" -v b="$mon" 'BEGIN { exit !(b < a) }' || fail "$mon messages/node/s with refresh, $moff without"
-  rate=$(field "$DIR/on/summary.json" success_rate)
-  awk -v r="$rate" 'BEGIN { exit !(r >= 0.99) }' || fail "success $rate < 0.99 with refresh"
-  echo "PASS: routing refresh under churn: faster lookups, less traffic"
+  better_under_churn "$DIR/off" "$DIR/on" 0.6 1.0 "the routing refresh"
   ;;
 node_id)
   # workload.keep_node_id (as the phone's dht-node-id file): under 1.4-minute churn, nodes
@@ -177,15 +186,7 @@ node_id)
   "$SIM" "$DIR/churn.toml" --routing-refresh 0 --out "$DIR/kept" --quiet >/dev/null
   grep -q '"keep_node_id": true,' "$DIR/kept/summary.json" || fail "kept node ids (the default) not in the summary"
   grep -q '"keep_node_id": false,' "$DIR/fresh/summary.json" || fail "--fresh-node-id not in the summary"
-  p50() { sed -n 's/.*"latency_ms": {"p50": \([0-9.]*\).*/\1/p' "$1"; }
-  fresh=$(p50 "$DIR/fresh/summary.json"); kept=$(p50 "$DIR/kept/summary.json")
-  mfresh=$(field "$DIR/fresh/summary.json" messages_per_node_s); mkept=$(field "$DIR/kept/summary.json" messages_per_node_s)
-  echo "p50 $fresh ms -> $kept ms; messages per node per second $mfresh -> $mkept"
-  awk -v a="$fresh" -v b="$kept" 'BEGIN { exit !(b < 0.8 * a) }' || fail "p50 $kept ms with kept ids, $fresh ms with fresh ones"
-  awk -v a="$mfresh" -v b="$mkept" 'BEGIN { exit !(b < 0.8 * a) }' || fail "$mkept messages/node/s with kept ids, $mfresh with fresh ones"
-  rate=$(field "$DIR/kept/summary.json" success_rate)
-  awk -v r="$rate" 'BEGIN { exit !(r >= 0.99) }' || fail "success $rate < 0.99 with kept ids"
-  echo "PASS: kept node ids under churn: faster lookups, less traffic"
+  better_under_churn "$DIR/fresh" "$DIR/kept" 0.8 0.8 "kept node ids"
   ;;
 quorum)
   # overlay::LookupOptions::quorum: by default (5 of the 8 closest) most lookups end before
