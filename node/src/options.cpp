@@ -61,6 +61,11 @@ void add_phone_options(CLI::App& app, PhoneOptions& o) {
                    "left are dropped (0 = never)")
         ->check(CLI::Range(0, 86400))
         ->capture_default_str();
+    app.add_option("--routing-probes", o.routing_probes,
+                   "contacts pinged at each check; the table is rechecked only when one does "
+                   "not answer, or every 10 minutes (0 = recheck at every check)")
+        ->check(CLI::Range(0, 64))
+        ->capture_default_str();
     app.add_option("--ice-timeout", o.ice_timeout_ms, "milliseconds for ICE to find a path")
         ->capture_default_str();
     app.add_option("--stun", o.stun,

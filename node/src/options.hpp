@@ -45,6 +45,9 @@ struct PhoneOptions {
     // Seconds between checks of the whole DHT routing table (overlay::RoutingRefresh;
     // 0: never, OpenDHT's own upkeep only). simulations.md "Routing refresh".
     std::uint32_t routing_refresh = overlay::kDefaultRoutingRefresh.count();
+    // Contacts pinged at each check (overlay::RoutingRefreshOptions::probes); the whole
+    // table is rechecked only when one does not answer. 0: at every check.
+    std::uint32_t routing_probes = overlay::kDefaultRoutingProbes;
     std::uint32_t ice_timeout_ms = 15000;
     // NAT traversal (docs/user-guide.md "Behind a NAT"). Numeric addresses only.
     std::string stun;           // HOST:PORT of a STUN server: public SIP contact + srflx candidates

@@ -90,10 +90,12 @@ std::string Phone::start() {
                dht_->bound_port(), options_.network_id);
     // Under churn OpenDHT alone keeps departed contacts for ten minutes (simulations.md
     // "Routing refresh").
-    routing_refresh_ = std::make_unique<overlay::RoutingRefresh>(
-        *dht_, std::chrono::seconds(options_.routing_refresh), [this] {
-            log_->debug("rechecking the DHT routing table ({} good contacts)", dht_->good_nodes());
-        });
+    overlay::RoutingRefreshOptions refresh;
+    refresh.interval = std::chrono::seconds(options_.routing_refresh);
+    refresh.probes = options_.routing_probes;
+    routing_refresh_ = std::make_unique<overlay::RoutingRefresh>(*dht_, refresh, [this] {
+        log_->debug("rechecking the DHT routing table ({} good contacts)", dht_->good_nodes());
+    });
     routing_refresh_->start();
 
     sip::UaConfig ucfg;

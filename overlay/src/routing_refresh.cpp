@@ -1,25 +1,88 @@
 #include "p2psip/overlay/routing_refresh.hpp"
 
+#include <algorithm>
+
 namespace p2psip::overlay {
 
 void RoutingRefresh::start() {
     stop();
-    if (interval_.count() > 0) arm();
+    since_refresh_ = std::chrono::milliseconds{0};
+    if (options_.interval.count() > 0) arm();
 }
 
 void RoutingRefresh::stop() {
     if (timer_ != 0) dht_.cancel(timer_);
     timer_ = 0;
+    probing_ = false;
+    self_ = std::make_shared<RoutingRefresh*>(this);  // outstanding pings now report to no one
 }
 
 void RoutingRefresh::arm() {
-    timer_ = dht_.call_after(interval_, [this] {
+    timer_ = dht_.call_after(options_.interval, [this] {
         timer_ = 0;
-        if (before_each_) before_each_();
-        if (!dht_.refresh_routing()) return;  // unsupported or stopped: no more ticks
-        ++refreshes_;
-        arm();
+        check();
     });
+}
+
+void RoutingRefresh::check() {
+    ++checks_;
+    since_refresh_ += options_.interval;
+    arm();                 // the next check keeps its time whatever the probes take
+    if (probing_) return;  // the last check's pings are still out (interval under a few s)
+    const auto contacts = options_.probes > 0 && since_refresh_ < options_.max_interval
+                              ? dht_.good_contacts()
+                              : std::nullopt;
+    if (!contacts || contacts->empty()) {
+        refresh();
+        return;
+    }
+    // Consecutive contacts from where the last check stopped: over a few checks every one
+    // is asked, where random picks would ask some twice and others never.
+    const auto n = std::min<std::size_t>(options_.probes, contacts->size());
+    if (next_contact_ >= contacts->size()) next_contact_ = 0;
+    // One round: it ends when every ping has answered (no refresh), or at the first one
+    // that failed, or at the deadline with some unanswered (refresh). OpenDHT 2.4 never
+    // reports a ping to an address that does not answer (pingNode's expiry callback does
+    // not fire for a node it knows no id of), so the deadline is what sees the dead ones.
+    struct Round {
+        std::size_t left;
+        bool open = true;
+    };
+    auto round = std::make_shared<Round>(Round{n});
+    probing_ = true;
+    std::weak_ptr<RoutingRefresh*> self = self_;
+    auto close = [self, round](bool dead) {
+        if (!round->open) return;
+        round->open = false;
+        auto owner = self.lock();
+        if (!owner) return;
+        (**owner).probing_ = false;
+        if (!dead) return;
+        // Not from inside the DHT's callback: it may be running the DHT right now.
+        (**owner).dht_.call_after(std::chrono::milliseconds(0), [self] {
+            if (auto o = self.lock()) (**o).refresh();
+        });
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto& address = (*contacts)[(next_contact_ + i) % contacts->size()];
+        ++probes_sent_;
+        dht_.ping(address, [round, close](bool answered) {
+            if (!answered) return close(true);
+            if (--round->left == 0) close(false);
+        });
+    }
+    dht_.call_after(kRoutingProbeDeadline, [close] { close(true); });
+    next_contact_ = (next_contact_ + n) % contacts->size();
+}
+
+void RoutingRefresh::refresh() {
+    if (before_each_) before_each_();
+    if (!dht_.refresh_routing()) {  // unsupported or stopped: no more checks
+        stop();
+        return;
+    }
+    ++refreshes_;
+    since_refresh_ = std::chrono::milliseconds{0};
 }
 
 }  // namespace p2psip::overlay

@@ -241,6 +241,26 @@ bool RunnerDht::refresh_routing() {
     return true;
 }
 
+std::optional<std::vector<dht::SockAddr>> RunnerDht::good_contacts() const {
+    if (!running_) return std::nullopt;
+    std::vector<dht::SockAddr> addresses;
+    for (const auto& node : runner_.exportNodes())
+        if (node.ss.ss_family == AF_INET)
+            addresses.emplace_back(reinterpret_cast<const ::sockaddr*>(&node.ss), node.sslen);
+    return addresses;
+}
+
+void RunnerDht::ping(const dht::SockAddr& address, std::function<void(bool)> done) {
+    if (!running_) {
+        auto alive = alive_;
+        asio::post(io_, [alive, done = std::move(done)] {
+            if (*alive && done) done(false);
+        });
+        return;
+    }
+    runner_.bootstrap(address, on_io(std::move(done)));
+}
+
 std::chrono::system_clock::time_point RunnerDht::now() const {
     return std::chrono::system_clock::now();
 }

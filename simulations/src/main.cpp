@@ -205,6 +205,12 @@ int main(int argc, char** argv) {
                    "override workload.routing_refresh: seconds between each node's checks "
                    "of its whole routing table (default: the phone's, 60; 0: never)")
         ->check(CLI::Range(0.0, 86400.0));
+    std::optional<std::uint32_t> routing_probes;
+    app.add_option("--routing-probes", routing_probes,
+                   "override workload.routing_probes: contacts each check pings, refreshing "
+                   "only when one does not answer (default: the phone's, 8; 0: refresh at "
+                   "every check)")
+        ->check(CLI::Range(0, 64));
     app.add_option("--retries", retries,
                    "override workload.lookup_retries: gets after a first that found nothing")
         ->check(CLI::Range(0, 16));
@@ -235,6 +241,7 @@ int main(int argc, char** argv) {
     if (replicas_one_by_one) sc.replicas_together = false;
     if (plain_puts) sc.permanent_puts = false;
     if (routing_refresh) sc.routing_refresh_s = *routing_refresh;
+    if (routing_probes) sc.routing_probes = *routing_probes;
     if (sc.warmup_s >= sc.duration_s) sc.warmup_s = sc.duration_s / 2;
 
     const double wall0 = real_seconds();
@@ -286,7 +293,8 @@ int main(int argc, char** argv) {
         "  \"timeouts\": {},\n  \"not_found\": {},\n  \"conflicts\": {},\n  \"stale\": {},\n"
         "  \"lookup_quorum\": {},\n  \"early_finishes\": {},\n"
         "  \"replicas\": {},\n  \"replicas_together\": {},\n  \"permanent_puts\": {},\n"
-        "  \"lookup_retries\": {},\n  \"routing_refresh_s\": {},\n  \"keep_node_id\": {},\n"
+        "  \"lookup_retries\": {},\n  \"routing_refresh_s\": {},\n  \"routing_probes\": {},\n"
+        "  \"routing_checks\": {},\n  \"routing_refreshes\": {},\n  \"keep_node_id\": {},\n"
         "  \"found_under_replica\": {},\n"
         "  \"latency_ms\": {{\"p50\": {:.1f}, \"p95\": {:.1f}, \"p99\": {:.1f}, \"mean\": "
         "{:.1f}}},\n"
@@ -301,8 +309,9 @@ int main(int argc, char** argv) {
         sc.churn ? "true" : "false", r.lookups, finished, r.successes, success, r.timeouts,
         r.not_found, r.conflicts, r.wrong, sc.lookup_quorum, r.early, sc.replicas,
         sc.replicas_together ? "true" : "false", sc.permanent_puts ? "true" : "false",
-        sc.lookup_retries, sc.routing_refresh_s, sc.keep_node_id ? "true" : "false",
-        r.found_under_replica, percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
+        sc.lookup_retries, sc.routing_refresh_s, sc.routing_probes, r.routing_checks,
+        r.routing_refreshes, sc.keep_node_id ? "true" : "false", r.found_under_replica,
+        percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.95),
         percentile(r.latencies_ms, 0.99),
         r.latencies_ms.empty()
             ? 0.0

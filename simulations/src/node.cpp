@@ -17,7 +17,7 @@ dht::SockAddr make_sockaddr(std::uint32_t addr) {
     sin.sin_family = AF_INET;
     sin.sin_port = htons(dht_port);
     sin.sin_addr.s_addr = htonl(addr);
-    return dht::SockAddr(reinterpret_cast<const sockaddr*>(&sin), sizeof(sin));
+    return dht::SockAddr(reinterpret_cast<const ::sockaddr*>(&sin), sizeof(sin));
 }
 
 // The in-memory socket OpenDHT talks through: sendTo hands the datagram to the simulator.
@@ -82,6 +82,26 @@ bool Node::refresh_routing() {
     dht->connectivityChanged(AF_INET);
     drive(nullptr, 0, {});
     return true;
+}
+
+std::optional<std::vector<dht::SockAddr>> Node::good_contacts() const {
+    if (!dht) return std::nullopt;
+    std::vector<dht::SockAddr> addresses;
+    for (const auto& node : dht->exportNodes())
+        if (node.ss.ss_family == AF_INET)
+            addresses.emplace_back(reinterpret_cast<const ::sockaddr*>(&node.ss), node.sslen);
+    return addresses;
+}
+
+void Node::ping(const dht::SockAddr& address, std::function<void(bool)> done) {
+    if (!dht) {
+        call_after(std::chrono::milliseconds(0), [done] { done(false); });
+        return;
+    }
+    dht->pingNode(address, [done = std::move(done)](bool ok) {
+        if (done) done(ok);
+    });
+    sim.schedule_wake(*this, sim.now_ns());
 }
 
 void Node::drive(const std::uint8_t* data, std::size_t size, const dht::SockAddr& from) {

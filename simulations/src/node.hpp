@@ -39,6 +39,8 @@ class Node final : public overlay::DhtAccess {
                          std::function<void(std::optional<overlay::SearchProgress>)> done) override;
     // Dht::connectivityChanged(AF_INET), then runs what it scheduled.
     bool refresh_routing() override;
+    std::optional<std::vector<dht::SockAddr>> good_contacts() const override;
+    void ping(const dht::SockAddr& address, std::function<void(bool)> done) override;
 
     // A zero `node_id` lets OpenDHT draw one (a new id every session).
     void start_dht(std::uint64_t network_id, const dht::InfoHash& node_id);

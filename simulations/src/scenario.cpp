@@ -151,7 +151,7 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
                     {"lookups_per_second", "calls_per_second", "binding_ttl", "lookup_timeout",
                      "publish", "lookup_quorum", "known_callee_fraction", "replicas",
                      "lookup_retries", "keep_value_seq", "keep_node_id", "replicas_together",
-                     "permanent_puts", "routing_refresh"}) ||
+                     "permanent_puts", "routing_refresh", "routing_probes"}) ||
             !r.boolean(*t, "workload", "keep_value_seq", s.keep_value_seq) ||
             !r.boolean(*t, "workload", "keep_node_id", s.keep_node_id) ||
             !r.boolean(*t, "workload", "permanent_puts", s.permanent_puts) ||
@@ -165,7 +165,8 @@ bool load_scenario(const std::filesystem::path& path, Scenario& s, std::string& 
             !r.number(*t, "workload", "calls_per_second", s.calls_per_second, 0, 1e6) ||
             !r.number(*t, "workload", "binding_ttl", s.binding_ttl_s, 10, 86400) ||
             !r.number(*t, "workload", "lookup_timeout", s.lookup_timeout_s, 0.1, 600) ||
-            !r.number(*t, "workload", "routing_refresh", s.routing_refresh_s, 0, 86400);
+            !r.number(*t, "workload", "routing_refresh", s.routing_refresh_s, 0, 86400) ||
+            !r.number(*t, "workload", "routing_probes", s.routing_probes, 0, 64);
     } else if (!error.empty()) {
         return false;
     }

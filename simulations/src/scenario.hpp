@@ -72,6 +72,9 @@ struct Scenario {
     // overlay::RoutingRefresh: every this many seconds each node has OpenDHT recheck its
     // whole routing table (connectivityChanged()). Default: the phone's; 0: never.
     double routing_refresh_s = static_cast<double>(overlay::kDefaultRoutingRefresh.count());
+    // overlay::RoutingRefreshOptions::probes: good contacts each check pings; it refreshes
+    // only when one does not answer (or every 10 minutes). 0: refresh at every check.
+    std::uint32_t routing_probes = overlay::kDefaultRoutingProbes;
 
     // identities: a deterministic pool of RSA keys shared round-robin by the nodes
     std::uint32_t identity_pool = 32;

@@ -292,6 +292,7 @@ void Simulator::run(const Progress& progress) {
     }
     stop_workers();  // nothing left for them; do not keep cores busy while outputs are written
     set_virtual_time_ns(end);
+    for (auto i : online_) count_routing_refresh(*nodes_[i]);
     results_ = merged();
     results_.simulated_s = scenario_.duration_s;
     if (progress)
@@ -584,8 +585,11 @@ void Simulator::join(Node& n) {
     n.drive(nullptr, 0, {});
     // The phone's RoutingRefresh (workload.routing_refresh).
     if (scenario_.routing_refresh_s > 0) {
-        n.routing_refresh = std::make_unique<overlay::RoutingRefresh>(
-            n, std::chrono::milliseconds(std::llround(scenario_.routing_refresh_s * 1000)));
+        overlay::RoutingRefreshOptions options;
+        options.interval =
+            std::chrono::milliseconds(std::llround(scenario_.routing_refresh_s * 1000));
+        options.probes = scenario_.routing_probes;
+        n.routing_refresh = std::make_unique<overlay::RoutingRefresh>(n, options);
         n.routing_refresh->start();
     }
 
@@ -634,6 +638,12 @@ void Simulator::leave(Node& n) {
     }
 }
 
+void Simulator::count_routing_refresh(const Node& n) {
+    if (!n.routing_refresh) return;
+    results_.routing_checks += n.routing_refresh->checks();
+    results_.routing_refreshes += n.routing_refresh->refreshes();
+}
+
 void Simulator::go_offline(Node& n) {
     if (!n.online) return;
     ActAs as(n);
@@ -641,6 +651,7 @@ void Simulator::go_offline(Node& n) {
     n.leaving = false;
     n.published_at = -1;
     n.publisher.reset();
+    count_routing_refresh(n);
     n.routing_refresh.reset();
     n.sip_endpoint.reset();  // calls in progress die with the phone
     n.stop_dht();

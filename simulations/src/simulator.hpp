@@ -59,6 +59,8 @@ struct Results {
     std::uint64_t messages = 0, bytes = 0;  // after warmup
     double node_seconds = 0;                // online node-seconds after warmup
     std::uint64_t joins = 0, leaves = 0, crashes = 0, publishes = 0, publish_failures = 0;
+    // overlay::RoutingRefresh, summed over every session: looks at a table, refreshes.
+    std::uint64_t routing_checks = 0, routing_refreshes = 0;
     std::vector<IntervalStats> series;
     double simulated_s = 0;
     std::uint64_t events_packet = 0, events_wake = 0, events_timer = 0;  // engine load
@@ -188,6 +190,7 @@ class Simulator {
     void join(Node& n);
     void leave(Node& n);
     void go_offline(Node& n);
+    void count_routing_refresh(const Node& n);  // into results_, before its refresh goes
     bool pick_caller_callee(Node*& src, Node*& dst);
     overlay::LookupOptions lookup_options() const;
     void start_lookup();

@@ -174,6 +174,27 @@ routing_refresh)
   grep -q '"routing_refresh_s": 60,' "$DIR/on/summary.json" || fail "the default refresh, 60 s, not in the summary"
   grep -q '"routing_refresh_s": 0,' "$DIR/off/summary.json" || fail "--routing-refresh 0 not in the summary"
   better_under_churn "$DIR/off" "$DIR/on" 0.6 1.0 "the routing refresh"
+  refreshes=$(field "$DIR/on/summary.json" routing_refreshes)
+  [ "${refreshes:-0}" -gt 0 ] || fail "no node refreshed its routing table under churn"
+  ;;
+routing_probes)
+  # overlay::RoutingRefreshOptions::probes: each check pings 8 good contacts and refreshes
+  # only when one does not answer. In the steady 200-node overlay nobody leaves: no
+  # refresh at all, and less traffic than refreshing at every check (--routing-probes 0).
+  "$SIM" "$SCENARIO" --out "$DIR/probes" --quiet >/dev/null
+  "$SIM" "$SCENARIO" --routing-probes 0 --out "$DIR/every" --quiet >/dev/null
+  grep -q '"routing_probes": 8,' "$DIR/probes/summary.json" || fail "the default, 8 probes, not in the summary"
+  checks=$(field "$DIR/probes/summary.json" routing_checks); refreshes=$(field "$DIR/probes/summary.json" routing_refreshes)
+  echck=$(field "$DIR/every/summary.json" routing_checks); erefr=$(field "$DIR/every/summary.json" routing_refreshes)
+  mp=$(field "$DIR/probes/summary.json" messages_per_node_s); me=$(field "$DIR/every/summary.json" messages_per_node_s)
+  echo "probes: $checks checks, $refreshes refreshes, $mp msgs/node/s; every check: $echck checks, $erefr refreshes, $me msgs/node/s"
+  [ "$checks" -gt 0 ] || fail "no routing check ran"
+  [ "$refreshes" -eq 0 ] || fail "$refreshes refreshes in a steady overlay"
+  [ "$erefr" -eq "$echck" ] || fail "--routing-probes 0 refreshed $erefr times in $echck checks"
+  awk -v a="$me" -v b="$mp" 'BEGIN { exit !(b < a) }' || fail "$mp msgs/node/s with probes, $me refreshing every check"
+  rate=$(field "$DIR/probes/summary.json" success_rate)
+  [ "$rate" = "1.00000" ] || fail "success $rate in the steady overlay"
+  echo "PASS: probes spare a steady overlay every refresh"
   ;;
 node_id)
   # workload.keep_node_id (as the phone's dht-node-id file): under 1.4-minute churn, nodes

@@ -1,6 +1,7 @@
 #pragma once
 #include <opendht/crypto.h>
 #include <opendht/infohash.h>
+#include <opendht/sockaddr.h>
 #include <opendht/value.h>
 
 #include <chrono>
@@ -117,6 +118,16 @@ class DhtAccess {
     // nodes and searches end short of the key (simulations.md, session 14). Returns false
     // when unsupported (the default).
     virtual bool refresh_routing() { return false; }
+    // The addresses of the routing table's contacts that OpenDHT counts good (exportNodes:
+    // the bucket holding this node's id first, then the others in order), or nullopt when
+    // unsupported (the default).
+    virtual std::optional<std::vector<dht::SockAddr>> good_contacts() const { return std::nullopt; }
+    // Pings `address`; `done(true)` when it answered, `done(false)` when OpenDHT gave up
+    // (its three tries, a few seconds) or the ping could not be sent (the default).
+    virtual void ping(const dht::SockAddr& address, std::function<void(bool)> done) {
+        (void)address;
+        if (done) done(false);
+    }
 
     // Wall clock used for record expiry (virtual in the simulator).
     virtual std::chrono::system_clock::time_point now() const = 0;

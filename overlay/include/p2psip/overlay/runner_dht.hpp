@@ -64,6 +64,9 @@ class RunnerDht final : public DhtAccess {
                          std::function<void(std::optional<SearchProgress>)> done) override;
     // DhtRunner::connectivityChanged(), run on OpenDHT's thread; false once stopped.
     bool refresh_routing() override;
+    std::optional<std::vector<dht::SockAddr>> good_contacts() const override;
+    // DhtRunner::bootstrap(address, cb), which is OpenDHT's ping.
+    void ping(const dht::SockAddr& address, std::function<void(bool)> done) override;
     std::chrono::system_clock::time_point now() const override;
     TimerId call_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
     void cancel(TimerId id) override;
