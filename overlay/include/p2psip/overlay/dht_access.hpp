@@ -122,8 +122,9 @@ class DhtAccess {
     // the bucket holding this node's id first, then the others in order), or nullopt when
     // unsupported (the default).
     virtual std::optional<std::vector<dht::SockAddr>> good_contacts() const { return std::nullopt; }
-    // Pings `address`; `done(true)` when it answered, `done(false)` when OpenDHT gave up
-    // (its three tries, a few seconds) or the ping could not be sent (the default).
+    // Pings `address`; `done(true)` when it answered, `done(false)` when it could not be
+    // sent (the default). OpenDHT 2.4 never calls back for a ping nobody answers, so a
+    // caller keeps its own deadline (RoutingRefresh does).
     virtual void ping(const dht::SockAddr& address, std::function<void(bool)> done) {
         (void)address;
         if (done) done(false);
