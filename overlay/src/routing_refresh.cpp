@@ -12,7 +12,8 @@ void RoutingRefresh::start() {
 
 void RoutingRefresh::stop() {
     if (timer_ != 0) dht_.cancel(timer_);
-    timer_ = 0;
+    if (deadline_ != 0) dht_.cancel(deadline_);
+    timer_ = deadline_ = 0;
     probing_ = false;
     self_ = std::make_shared<RoutingRefresh*>(this);  // outstanding pings now report to no one
 }
@@ -51,27 +52,33 @@ void RoutingRefresh::check() {
     auto round = std::make_shared<Round>(Round{n});
     probing_ = true;
     std::weak_ptr<RoutingRefresh*> self = self_;
-    auto close = [self, round](bool dead) {
+    // `dead`: a probe failed or the deadline passed; `by_deadline`: the deadline's own timer.
+    auto close = [self, round](bool dead, bool by_deadline) {
         if (!round->open) return;
         round->open = false;
         auto owner = self.lock();
         if (!owner) return;
-        (**owner).probing_ = false;
+        auto& me = **owner;
+        me.probing_ = false;
+        // An answered round leaves no timer behind (in the simulator, an event per check).
+        if (me.deadline_ != 0 && !by_deadline) me.dht_.cancel(me.deadline_);
+        me.deadline_ = 0;
         if (!dead) return;
         // Not from inside the DHT's callback: it may be running the DHT right now.
-        (**owner).dht_.call_after(std::chrono::milliseconds(0), [self] {
+        me.dht_.call_after(std::chrono::milliseconds(0), [self] {
             if (auto o = self.lock()) (**o).refresh();
         });
     };
+    // Armed before the pings, which a DhtAccess may answer at once.
+    deadline_ = dht_.call_after(kRoutingProbeDeadline, [close] { close(true, true); });
     for (std::size_t i = 0; i < n; ++i) {
         const auto& address = (*contacts)[(next_contact_ + i) % contacts->size()];
         ++probes_sent_;
         dht_.ping(address, [round, close](bool answered) {
-            if (!answered) return close(true);
-            if (--round->left == 0) close(false);
+            if (!answered) return close(true, false);
+            if (--round->left == 0) close(false, false);
         });
     }
-    dht_.call_after(kRoutingProbeDeadline, [close] { close(true); });
     next_contact_ = (next_contact_ + n) % contacts->size();
 }
 

@@ -243,11 +243,7 @@ bool RunnerDht::refresh_routing() {
 
 std::optional<std::vector<dht::SockAddr>> RunnerDht::good_contacts() const {
     if (!running_) return std::nullopt;
-    std::vector<dht::SockAddr> addresses;
-    for (const auto& node : runner_.exportNodes())
-        if (node.ss.ss_family == AF_INET)
-            addresses.emplace_back(reinterpret_cast<const ::sockaddr*>(&node.ss), node.sslen);
-    return addresses;
+    return ipv4_addresses(runner_.exportNodes());
 }
 
 void RunnerDht::ping(const dht::SockAddr& address, std::function<void(bool)> done) {

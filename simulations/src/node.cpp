@@ -86,11 +86,7 @@ bool Node::refresh_routing() {
 
 std::optional<std::vector<dht::SockAddr>> Node::good_contacts() const {
     if (!dht) return std::nullopt;
-    std::vector<dht::SockAddr> addresses;
-    for (const auto& node : dht->exportNodes())
-        if (node.ss.ss_family == AF_INET)
-            addresses.emplace_back(reinterpret_cast<const ::sockaddr*>(&node.ss), node.sslen);
-    return addresses;
+    return overlay::ipv4_addresses(dht->exportNodes());
 }
 
 void Node::ping(const dht::SockAddr& address, std::function<void(bool)> done) {

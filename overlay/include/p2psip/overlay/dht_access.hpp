@@ -28,6 +28,10 @@ struct SearchProgress {
 // key yet): {0, 0}. nullopt for a node line in a layout this parser does not know.
 std::optional<SearchProgress> parse_search_log(std::string_view log);
 
+// The IPv4 addresses among OpenDHT's exported contacts (exportNodes()), in its order: what
+// good_contacts() returns over a DhtRunner and over a bare Dht alike.
+std::vector<dht::SockAddr> ipv4_addresses(const std::vector<dht::NodeExport>& nodes);
+
 // Whether `value` carries a valid signature by `identity`'s key (put_numbered's test).
 inline bool signed_by(const dht::Value& value, const dht::crypto::Identity& identity) {
     return value.owner && identity.second && value.owner->getId() == identity.second->getId() &&

@@ -69,6 +69,7 @@ class RoutingRefresh {
     RoutingRefreshOptions options_;
     std::function<void()> before_each_;
     DhtAccess::TimerId timer_ = 0;
+    DhtAccess::TimerId deadline_ = 0;  // the open round's
     bool probing_ = false;
     std::size_t next_contact_ = 0;  // where the next check's probes start in the table
     std::chrono::milliseconds since_refresh_{0};
