@@ -1,10 +1,9 @@
 #include "p2psip/overlay/dht_access.hpp"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 
 #include <cstring>
+#include <string>
 
 using namespace p2psip::overlay;
 
@@ -26,24 +25,15 @@ const char* const kSearchLog =
     "  4 45c051a907b11140f91a0353b03a9373b3b65d73   [  ] [u ] 11.0.0.22:4222\n"
     "  4 46a57b6249f280c167553c19768b4d8479dac62a * [  ] [u ] 11.0.0.28:4222\n";
 
-dht::NodeExport contact(const char* host, std::uint16_t port) {
+// A contact at a numeric address (getaddrinfo resolves it without asking anyone).
+dht::NodeExport contact(const std::string& host, const std::string& port) {
     dht::NodeExport n{};
     n.id = dht::InfoHash::get(host);
-    if (std::strchr(host, ':')) {
-        sockaddr_in6 a{};
-        a.sin6_family = AF_INET6;
-        a.sin6_port = htons(port);
-        EXPECT_EQ(inet_pton(AF_INET6, host, &a.sin6_addr), 1);
-        std::memcpy(&n.ss, &a, sizeof a);
-        n.sslen = sizeof a;
-    } else {
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        EXPECT_EQ(inet_pton(AF_INET, host, &a.sin_addr), 1);
-        std::memcpy(&n.ss, &a, sizeof a);
-        n.sslen = sizeof a;
-    }
+    const auto addresses = dht::SockAddr::resolve(host, port);
+    EXPECT_FALSE(addresses.empty()) << host;
+    if (addresses.empty()) return n;
+    std::memcpy(&n.ss, addresses.front().get(), addresses.front().getLength());
+    n.sslen = addresses.front().getLength();
     return n;
 }
 }  // namespace
@@ -67,7 +57,7 @@ TEST(SearchLog, CountsTheClosestEightThatAnsweredInFull) {
 
 TEST(Ipv4Addresses, KeepsTheIpv4ContactsInTheirOrder) {
     const auto addresses = ipv4_addresses(
-        {contact("10.0.0.2", 4222), contact("2001:db8::1", 4222), contact("10.0.0.1", 5000)});
+        {contact("10.0.0.2", "4222"), contact("2001:db8::1", "4222"), contact("10.0.0.1", "5000")});
     ASSERT_EQ(addresses.size(), 2u);
     EXPECT_EQ(addresses[0].toString(), "10.0.0.2:4222");
     EXPECT_EQ(addresses[1].toString(), "10.0.0.1:5000");
