@@ -14,7 +14,6 @@ void RoutingRefresh::stop() {
     if (timer_ != 0) dht_.cancel(timer_);
     if (deadline_ != 0) dht_.cancel(deadline_);
     timer_ = deadline_ = 0;
-    probing_ = false;
     self_ = std::make_shared<RoutingRefresh*>(this);  // outstanding pings now report to no one
 }
 
@@ -29,7 +28,7 @@ void RoutingRefresh::check() {
     ++checks_;
     since_refresh_ += options_.interval;
     arm();                 // the next check keeps its time whatever the probes take
-    if (probing_) return;  // the last check's pings are still out (interval under a few s)
+    if (deadline_ != 0) return;  // the last check's pings are still out (interval under a few s)
     const auto contacts = options_.probes > 0 && since_refresh_ < options_.max_interval
                               ? dht_.good_contacts()
                               : std::nullopt;
@@ -50,7 +49,6 @@ void RoutingRefresh::check() {
         bool open = true;
     };
     auto round = std::make_shared<Round>(Round{n});
-    probing_ = true;
     std::weak_ptr<RoutingRefresh*> self = self_;
     // `dead`: a probe failed or the deadline passed; `by_deadline`: the deadline's own timer.
     auto close = [self, round](bool dead, bool by_deadline) {
@@ -59,7 +57,6 @@ void RoutingRefresh::check() {
         auto owner = self.lock();
         if (!owner) return;
         auto& me = **owner;
-        me.probing_ = false;
         // An answered round leaves no timer behind (in the simulator, an event per check).
         if (me.deadline_ != 0 && !by_deadline) me.dht_.cancel(me.deadline_);
         me.deadline_ = 0;

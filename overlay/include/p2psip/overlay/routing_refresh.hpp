@@ -55,7 +55,7 @@ class RoutingRefresh {
     // refresh.
     void start();
     void stop();
-    bool running() const { return timer_ != 0 || probing_; }
+    bool running() const { return timer_ != 0 || deadline_ != 0; }
     std::uint64_t checks() const { return checks_; }
     std::uint64_t refreshes() const { return refreshes_; }
     std::uint64_t probes_sent() const { return probes_sent_; }
@@ -69,8 +69,7 @@ class RoutingRefresh {
     RoutingRefreshOptions options_;
     std::function<void()> before_each_;
     DhtAccess::TimerId timer_ = 0;
-    DhtAccess::TimerId deadline_ = 0;  // the open round's
-    bool probing_ = false;
+    DhtAccess::TimerId deadline_ = 0;  // the open round's; 0 while no round is open
     std::size_t next_contact_ = 0;  // where the next check's probes start in the table
     std::chrono::milliseconds since_refresh_{0};
     std::uint64_t checks_ = 0, refreshes_ = 0, probes_sent_ = 0;
